@@ -1,0 +1,161 @@
+"""BackendClient: the one way the dashboard (or anyone) talks to the model backend.
+
+Importable without TensorFlow. Safe to call from many threads at once: each
+call checks a DEALER socket out of a small pool, so concurrent calls are
+concurrent requests (which the backend can batch) and no socket is ever used
+by two threads. Replies are matched to requests by id; a stale reply left on
+a reused socket is dropped.
+
+Never waits forever (the ZeroMQ guide's Lazy Pirate pattern): sockets use
+ZMQ_IMMEDIATE, so when no backend is connected within ``connect_timeout_ms``
+the call raises :class:`BackendUnavailable` at once; when the backend takes
+longer than ``timeout_ms`` to reply, the socket is closed with linger 0, a
+fresh one is made and the request is resent, up to ``retries`` more times,
+then :class:`BackendTimeout` is raised. Error replies become the typed errors
+of :mod:`model_backend.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+import zmq
+
+from . import protocol
+from .errors import BackendTimeout, BackendUnavailable
+from .settings import ClientSettings
+
+log = logging.getLogger(__name__)
+
+MAX_IDLE_SOCKETS = 64
+
+
+class BackendClient:
+    """Classify images, ping and query a backend (or a broker in front of several)."""
+
+    def __init__(self, settings: ClientSettings | None = None, *, context: zmq.Context | None = None):
+        self.settings = settings or ClientSettings()
+        self._context = context or zmq.Context.instance()
+        self._idle: list[zmq.Socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- public API ---------------------------------------------------------
+
+    def classify(self, image_bytes: bytes, top_k: int = protocol.DEFAULT_TOP_K) -> dict:
+        """Classify one encoded image (JPEG/PNG/... bytes). Returns the reply with ``roundtrip_ms`` added."""
+        if not isinstance(image_bytes, (bytes, bytearray, memoryview)):
+            raise TypeError(f"Expected image_bytes to be bytes. Received: {type(image_bytes).__name__}")
+        started = time.perf_counter()
+        reply = self._call(protocol.OP_CLASSIFY, top_k=top_k, image=bytes(image_bytes))
+        reply["roundtrip_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+        return reply
+
+    def ping(self) -> dict:
+        """Liveness and readiness, with a short timeout and no retry: ``{"ok": true, "ready": bool, "model": name}``."""
+        timeout = self.settings.ping_timeout_ms
+        return self._call(protocol.OP_PING, timeout_ms=timeout, retries=0, connect_timeout_ms=min(timeout, self.settings.connect_timeout_ms))
+
+    def info(self) -> dict:
+        """Model name, input size, classes, batching settings, uptime, requests served."""
+        return self._call(protocol.OP_INFO, retries=0)
+
+    def close(self) -> None:
+        """Close every pooled socket (in-flight calls finish with their own sockets)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for sock in idle:
+            sock.close(linger=0)
+
+    def __enter__(self) -> "BackendClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- the Lazy Pirate loop -------------------------------------------------
+
+    def _call(
+        self,
+        op: str,
+        *,
+        top_k: int = protocol.DEFAULT_TOP_K,
+        image: bytes | None = None,
+        timeout_ms: int | None = None,
+        retries: int | None = None,
+        connect_timeout_ms: int | None = None,
+    ) -> dict:
+        timeout_ms = self.settings.timeout_ms if timeout_ms is None else timeout_ms
+        retries = self.settings.retries if retries is None else retries
+        connect_timeout_ms = self.settings.connect_timeout_ms if connect_timeout_ms is None else connect_timeout_ms
+        request_id = uuid.uuid4().hex
+        frames = [b""] + protocol.encode_request(request_id, op, top_k=top_k, image=image)
+        address = self.settings.address
+        for attempt in range(1, retries + 2):
+            sock = self._checkout()
+            if not sock.poll(connect_timeout_ms, zmq.POLLOUT):
+                self._discard(sock)
+                raise BackendUnavailable(
+                    f"No model backend is answering at {address} (waited {connect_timeout_ms} ms for a connection). "
+                    "Start it with `./run.sh backend` or `python -m model_backend serve`, or check the address."
+                )
+            try:
+                sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=len(frames[-1]) < 65536)
+            except zmq.Again:
+                self._discard(sock)
+                raise BackendUnavailable(f"The model backend at {address} is not accepting requests.") from None
+            reply = self._await_reply(sock, request_id, timeout_ms)
+            if reply is not None:
+                self._checkin(sock)
+                return protocol.raise_for_error(reply)
+            # Lazy Pirate: the socket may hold a half-done exchange; throw it away.
+            self._discard(sock)
+            log.warning("No reply from %s within %d ms (attempt %d of %d)", address, timeout_ms, attempt, retries + 1)
+        raise BackendTimeout(
+            f"The model backend at {address} did not reply within {timeout_ms} ms "
+            f"({retries + 1} attempt{'s' if retries else ''}); it may be overloaded or stuck."
+        )
+
+    @staticmethod
+    def _await_reply(sock: zmq.Socket, request_id: str, timeout_ms: int) -> dict | None:
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0 or not sock.poll(remaining_ms, zmq.POLLIN):
+                return None
+            frames = sock.recv_multipart()
+            reply = protocol.decode_reply(frames[-1])
+            if reply.get("id") == request_id:
+                return reply
+            log.debug("Dropping a stale reply (id=%r, waiting for %s)", reply.get("id"), request_id)
+
+    # -- the socket pool ----------------------------------------------------
+
+    def _checkout(self) -> zmq.Socket:
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailable("This BackendClient has been closed.")
+            if self._idle:
+                return self._idle.pop()
+        sock = self._context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        sock.connect(self.settings.address)
+        return sock
+
+    def _checkin(self, sock: zmq.Socket) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < MAX_IDLE_SOCKETS:
+                self._idle.append(sock)
+                return
+        sock.close(linger=0)
+
+    @staticmethod
+    def _discard(sock: zmq.Socket) -> None:
+        sock.close(linger=0)

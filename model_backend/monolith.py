@@ -1,0 +1,118 @@
+"""The monolith: the old way of serving, kept on purpose as the baseline.
+
+``python -m model_backend.monolith IMAGE`` is one request served the naive
+way: a fresh process imports TensorFlow, builds the model and loads its
+weights, decodes and preprocesses one image, runs the first (cold) forward
+pass and exits. It prints JSON with the stage timings and the predictions,
+which are the service's predictions, since the same model code is used:
+
+    {"model": ..., "image": ..., "predictions": [...],
+     "timings_ms": {"import": .., "model_load": .., "preprocess": .., "inference": .., "total": ..}}
+
+``total`` counts from the interpreter's start (the process's own start time)
+to the end of inference, so it includes Python start-up as a user would feel
+it. ``--record DB`` also stores the run in the dashboard's history database.
+Errors print ``{"error": {"code", "message"}}`` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import time
+
+_PROCESS_T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def _process_age_ms() -> float:
+    """Milliseconds since this process was created (falls back to since this module loaded)."""
+    try:
+        import psutil
+
+        return (time.time() - psutil.Process(os.getpid()).create_time()) * 1000.0
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported
+        return (time.perf_counter() - _PROCESS_T0) * 1000.0
+
+
+def classify_once(image_path: Path, model_args: argparse.Namespace, top_k: int = 5) -> dict:
+    """Everything a monolith request does, timed stage by stage."""
+    from .cli import model_settings_from
+    from .errors import BackendError
+    from .imaging import decode_image
+
+    startup_ms = _process_age_ms()
+    timings: dict[str, float] = {}
+    try:
+        data = image_path.read_bytes()
+    except OSError as exc:
+        raise FileNotFoundError(f"Cannot read {image_path}: {exc.strerror}") from None
+
+    started = time.perf_counter()
+    import tensorflow  # noqa: F401 - the import is the point: it is what the monolith pays per request
+
+    from .models import build_model
+    from .models.tf_runtime import configure_tensorflow
+
+    configure_tensorflow(0, 0)
+    imported = time.perf_counter()
+    model = build_model(model_settings_from(model_args))
+    model.setup()
+    loaded = time.perf_counter()
+    try:
+        array = model.preprocess(decode_image(data, model.input_size))
+    except BackendError:
+        raise
+    preprocessed = time.perf_counter()
+    probabilities = model.predict(array[None])
+    inferred = time.perf_counter()
+
+    timings["startup"] = startup_ms
+    timings["import"] = (imported - started) * 1000.0
+    timings["model_load"] = (loaded - imported) * 1000.0
+    timings["preprocess"] = (preprocessed - loaded) * 1000.0
+    timings["inference"] = (inferred - preprocessed) * 1000.0
+    timings["total"] = startup_ms + (inferred - started) * 1000.0
+    return {
+        "model": model.name,
+        "image": str(image_path),
+        "predictions": model.top_k(probabilities[0], top_k),
+        "timings_ms": {name: round(value, 3) for name, value in timings.items()},
+        "pid": os.getpid(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import add_model_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m model_backend.monolith", description=__doc__.splitlines()[0])
+    parser.add_argument("image", type=Path)
+    add_model_arguments(parser)
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print compact JSON on one line (default: indented)")
+    parser.add_argument("--record", type=Path, metavar="DB", help="also store the run in this history database")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from .errors import BackendError
+    from .settings import SettingsError
+
+    try:
+        result = classify_once(args.image, args, top_k=args.top_k)
+    except (BackendError, SettingsError, FileNotFoundError) as exc:
+        code = getattr(exc, "code", "bad_request")
+        print(json.dumps({"error": {"code": code, "message": getattr(exc, "message", str(exc))}}))
+        return 2
+    if args.record is not None:
+        from dashboard.history import record_monolith_run
+
+        record_monolith_run(args.record, args.image.name, result)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Composition root of the backend process: configure TensorFlow, load and warm the model, open the server.
+
+Kept apart from cli.py so that the CLI (and ``classify``/``ping``) never
+imports TensorFlow, and so tests and the bench can start a service in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .server import BackendServer
+from .settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+READY_MESSAGE = "Backend ready on"
+
+
+def load_model(settings: ServerSettings):
+    """Configure TensorFlow threads, build the model, load weights and warm it up. Slow; once per process."""
+    from .models import build_model
+    from .models.tf_runtime import configure_tensorflow
+
+    configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
+    started = time.perf_counter()
+    model = build_model(settings.model)
+    model.setup()
+    loaded = time.perf_counter()
+    sizes = range(1, settings.max_batch + 1) if settings.warmup_all_batch_sizes else sorted({1, settings.max_batch})
+    model.warmup(sizes)
+    warmed = time.perf_counter()
+    log.info(
+        "Model %s loaded in %.2f s, warmed up %d batch sizes in %.2f s (input %sx%s, %d classes)",
+        model.name, loaded - started, len(list(sizes)), warmed - loaded, *model.input_size, model.num_classes,
+    )
+    return model
+
+
+def start_service(settings: ServerSettings, stop: threading.Event | None = None) -> BackendServer | None:
+    """Load the model, then bind; logs the ready line. Returns None if ``stop`` was set meanwhile."""
+    model = load_model(settings)
+    if stop is not None and stop.is_set():
+        return None
+    server = BackendServer(settings, model)
+    endpoint = server.open()
+    log.info(
+        "%s %s (model=%s, max_batch=%d, max_wait_ms=%g, queue_size=%d)",
+        READY_MESSAGE, endpoint, model.name, settings.max_batch, settings.max_wait_ms, settings.queue_size,
+    )
+    return server

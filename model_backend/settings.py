@@ -1,0 +1,160 @@
+"""Frozen settings objects, built once (from CLI flags and environment) and passed explicitly.
+
+Environment variables (all optional) use the ``WARMSERVE_`` prefix; a CLI flag
+wins over the environment, which wins over the default. Every value is
+checked at construction with a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5576"
+DEFAULT_BROKER_BACKEND = "tcp://127.0.0.1:5577"
+DEFAULT_MODEL = "efficientnet-lite0"
+ENV_PREFIX = "WARMSERVE_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot work; the message says which and how to fix it."""
+
+
+def default_cache_dir() -> Path:
+    """Where converted weights are cached: $WARMSERVE_CACHE_DIR, else $XDG_CACHE_HOME/warmserve."""
+    explicit = os.environ.get(ENV_PREFIX + "CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "warmserve"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model to serve and where its files are."""
+
+    name: str = DEFAULT_MODEL
+    #: a local weights file (resnet50), or "random" for timing-only random weights
+    weights: str | None = None
+    #: labels file for a user's own .keras model (one class name a line)
+    labels: Path | None = None
+    #: preprocessing for a user's own model: raw | unit | tf | caffe | torch
+    preprocess: str = "raw"
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise SettingsError("Expected a model name or a path to a .keras file. Received: model=''")
+        if self.preprocess not in ("raw", "unit", "tf", "caffe", "torch"):
+            raise SettingsError(
+                f"Expected preprocess to be one of raw, unit, tf, caffe, torch. Received: preprocess={self.preprocess!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the backend listens, batches and guards itself."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    #: ROUTER address to bind (a standalone server)
+    bind: str = DEFAULT_ADDRESS
+    #: broker address to connect to as a worker instead of binding (scale-out)
+    connect: str | None = None
+    max_batch: int = 16
+    max_wait_ms: float = 2.0
+    queue_size: int = 256
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 64_000_000
+    max_header_bytes: int = 4096
+    decode_threads: int = 2
+    #: TensorFlow intra-op threads; 0 lets TensorFlow choose (all cores)
+    intra_op_threads: int = 0
+    inter_op_threads: int = 1
+    #: warm every batch size 1..max_batch (True) or only 1 and max_batch
+    warmup_all_batch_sizes: bool = True
+    heartbeat_ms: int = 1000
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        _check_address("bind", self.bind)
+        if self.connect is not None:
+            _check_address("connect", self.connect)
+        _check_range("max_batch", self.max_batch, 1, 1024)
+        _check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)
+        _check_range("queue_size", self.queue_size, 1, 1_000_000)
+        _check_range("max_image_bytes", self.max_image_bytes, 1, 1 << 31)
+        _check_range("max_pixels", self.max_pixels, 1, 1 << 31)
+        _check_range("max_header_bytes", self.max_header_bytes, 64, 1 << 20)
+        _check_range("decode_threads", self.decode_threads, 1, 256)
+        _check_range("intra_op_threads", self.intra_op_threads, 0, 1024)
+        _check_range("inter_op_threads", self.inter_op_threads, 0, 1024)
+        _check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"Expected log_level DEBUG, INFO, WARNING or ERROR. Received: log_level={self.log_level!r}")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How a client reaches the backend and how long it waits."""
+
+    address: str = DEFAULT_ADDRESS
+    #: per-attempt reply timeout for classify/info
+    timeout_ms: int = 5000
+    #: extra attempts after a timeout (Lazy Pirate); 0 = one attempt only
+    retries: int = 1
+    #: how long to wait for a connection before saying the backend is unavailable
+    connect_timeout_ms: int = 1000
+    #: ping's own (short) timeout
+    ping_timeout_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        _check_address("address", self.address)
+        _check_range("timeout_ms", self.timeout_ms, 1, 600_000)
+        _check_range("retries", self.retries, 0, 20)
+        _check_range("connect_timeout_ms", self.connect_timeout_ms, 1, 600_000)
+        _check_range("ping_timeout_ms", self.ping_timeout_ms, 1, 600_000)
+
+
+def env_overrides(cls: type, prefix: str = ENV_PREFIX) -> dict:
+    """Values for ``cls``'s scalar fields found in the environment (``WARMSERVE_MAX_BATCH=32``)."""
+    values: dict = {}
+    for f in fields(cls):
+        raw = os.environ.get(prefix + f.name.upper())
+        if raw is None or f.name == "model":
+            continue
+        values[f.name] = _coerce(f.name, raw, f.type)
+    return values
+
+
+def _coerce(name: str, raw: str, annotation: object) -> object:
+    kind = str(annotation)
+    try:
+        if kind.startswith("bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"Expected {ENV_PREFIX}{name.upper()} to be a {kind}. Received: {raw!r}") from None
+    return raw
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise SettingsError(f"Expected {name} between {low} and {high}. Received: {name}={value!r}")
+
+
+def _check_address(name: str, address: str) -> None:
+    if not isinstance(address, str) or "://" not in address:
+        raise SettingsError(
+            f"Expected {name} to be a ZeroMQ endpoint such as {DEFAULT_ADDRESS} or ipc:///tmp/warmserve. Received: {name}={address!r}"
+        )
+    transport = address.split("://", 1)[0]
+    if transport not in ("tcp", "ipc", "inproc"):
+        raise SettingsError(f"Expected {name} to use tcp://, ipc:// or inproc://. Received: {name}={address!r}")

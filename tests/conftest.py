@@ -1,0 +1,123 @@
+"""Shared fixtures: real photos, and a real backend process started on a free port.
+
+The ``backend`` fixture runs ``python -m model_backend serve`` as a subprocess
+with the default offline model, waits for its ready line, and terminates it
+(SIGTERM) at the end of the session, checking that it exits cleanly.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from model_backend.settings import ClientSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_PATTERN = re.compile(r"Backend ready on (\S+)")
+START_TIMEOUT_S = 240
+
+
+def png_bytes(array) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def chelsea_png() -> bytes:
+    from skimage import data
+
+    return png_bytes(data.chelsea())
+
+
+@pytest.fixture(scope="session")
+def coffee_png() -> bytes:
+    from skimage import data
+
+    return png_bytes(data.coffee())
+
+
+@pytest.fixture(scope="session")
+def chelsea_file(tmp_path_factory, chelsea_png) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "chelsea.png"
+    path.write_bytes(chelsea_png)
+    return path
+
+
+@pytest.fixture(scope="session")
+def coffee_file(tmp_path_factory, coffee_png) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "coffee.png"
+    path.write_bytes(coffee_png)
+    return path
+
+
+@dataclass
+class BackendProcess:
+    """A running backend subprocess."""
+
+    process: subprocess.Popen
+    address: str
+    log_path: Path
+
+    @property
+    def client_settings(self) -> ClientSettings:
+        return ClientSettings(address=self.address, timeout_ms=20_000, retries=0)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_backend(log_path: Path, *extra_args: str, env: dict | None = None) -> BackendProcess:
+    """Start ``python -m model_backend serve`` on a free port and wait for its ready line."""
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "model_backend", "serve", "--bind", "tcp://127.0.0.1:*", *extra_args],
+        cwd=ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace")
+        match = READY_PATTERN.search(text)
+        if match:
+            return BackendProcess(process=process, address=match.group(1), log_path=log_path)
+        if process.poll() is not None:
+            raise RuntimeError(f"backend exited with {process.returncode} before it was ready:\n{text}")
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"backend not ready after {START_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}")
+
+
+def stop_backend(backend: BackendProcess, timeout_s: float = 20) -> int:
+    """SIGTERM, then wait; kill if it does not stop. Returns the exit code."""
+    if backend.process.poll() is None:
+        backend.process.send_signal(signal.SIGTERM)
+        try:
+            backend.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            backend.process.kill()
+            backend.process.wait()
+    return backend.process.returncode
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory) -> BackendProcess:
+    """The default offline model served by a real backend process for the whole session."""
+    log_path = tmp_path_factory.mktemp("backend") / "backend.log"
+    running = start_backend(log_path, "--max-batch", "16")
+    yield running
+    code = stop_backend(running)
+    assert code == 0, f"backend exited with {code}:\n{running.log_text()[-3000:]}"

@@ -1,0 +1,95 @@
+"""BackendClient never hangs: unavailable backends, silent backends, stale replies, closed clients."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import zmq
+
+from model_backend.client import BackendClient
+from model_backend.errors import BackendTimeout, BackendUnavailable
+from model_backend.settings import ClientSettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_nothing_listening_is_unavailable_quickly():
+    client = BackendClient(ClientSettings(address=f"tcp://127.0.0.1:{free_port()}", connect_timeout_ms=200))
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match="No model backend is answering"):
+        client.classify(b"img")
+    assert time.monotonic() - started < 3
+    client.close()
+
+
+class SilentRouter:
+    """A ROUTER that receives and never replies, counting what it got (a stuck backend)."""
+
+    def __init__(self, answer_stale_first: bool = False):
+        self.context = zmq.Context.instance()
+        self.sock = self.context.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.address = f"tcp://127.0.0.1:{port}"
+        self.received = 0
+        self.answer_stale_first = answer_stale_first
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if self.sock.poll(50):
+                frames = self.sock.recv_multipart()
+                self.received += 1
+                if self.answer_stale_first:
+                    header = json.loads(frames[2])
+                    stale = json.dumps({"v": 1, "id": "someone-else", "ok": True}).encode()
+                    good = json.dumps({"v": 1, "id": header["id"], "ok": True, "ready": True}).encode()
+                    self.sock.send_multipart([frames[0], b"", stale])
+                    self.sock.send_multipart([frames[0], b"", good])
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def test_silent_backend_times_out_after_bounded_retries():
+    router = SilentRouter()
+    client = BackendClient(ClientSettings(address=router.address, timeout_ms=200, retries=2))
+    started = time.monotonic()
+    with pytest.raises(BackendTimeout, match="did not reply within 200 ms"):
+        client.classify(b"img")
+    elapsed = time.monotonic() - started
+    assert 0.5 < elapsed < 3
+    assert router.received == 3  # first try + 2 retries, each on a fresh socket
+    client.close()
+    router.close()
+
+
+def test_stale_reply_is_dropped_and_the_right_one_returned():
+    router = SilentRouter(answer_stale_first=True)
+    with BackendClient(ClientSettings(address=router.address)) as client:
+        assert client.ping()["ready"] is True
+    router.close()
+
+
+def test_closed_client_refuses_calls():
+    client = BackendClient(ClientSettings(address="tcp://127.0.0.1:9"))
+    client.close()
+    with pytest.raises(BackendUnavailable, match="closed"):
+        client.ping()
+
+
+def test_classify_requires_bytes():
+    with BackendClient() as client, pytest.raises(TypeError, match="bytes"):
+        client.classify("chelsea.png")  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""Unit tests for the wire protocol: round trips and every validation error."""
+
+import json
+
+import pytest
+
+from model_backend import protocol
+from model_backend.errors import BadImage, BackendError, BadRequest, Overloaded
+
+
+def body_of(header: dict, *extra: bytes) -> list[bytes]:
+    return [json.dumps(header).encode(), *extra]
+
+
+def test_classify_request_round_trip():
+    frames = protocol.encode_request("abc", protocol.OP_CLASSIFY, top_k=3, image=b"\x89PNG")
+    request = protocol.parse_request(frames)
+    assert request == protocol.Request(id="abc", op="classify", top_k=3, image=b"\x89PNG")
+
+
+@pytest.mark.parametrize("op", ["ping", "info"])
+def test_ping_and_info_round_trip(op):
+    assert protocol.parse_request(protocol.encode_request("x1", op)) == protocol.Request(id="x1", op=op)
+
+
+def test_envelope_split_with_delimiter_and_broker_hops():
+    assert protocol.split_envelope([b"id", b"", b"hdr", b"img"]) == ([b"id", b""], [b"hdr", b"img"])
+    assert protocol.split_envelope([b"broker", b"client", b"", b"hdr"]) == ([b"broker", b"client", b""], [b"hdr"])
+    assert protocol.split_envelope([b"id", b"hdr"]) == ([b"id"], [b"hdr"])
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ([], "no frames"),
+        ([b"\xff\xfe"], "UTF-8 JSON"),
+        ([b"{not json"], "UTF-8 JSON"),
+        ([b"[1, 2]"], "JSON object"),
+        (body_of({"v": 2, "id": "a", "op": "ping"}), "v=2"),
+        (body_of({"v": 1, "op": "ping"}), "id="),
+        (body_of({"v": 1, "id": "", "op": "ping"}), "id="),
+        (body_of({"v": 1, "id": "a" * 200, "op": "ping"}), "at most 128"),
+        (body_of({"v": 1, "id": "a", "op": "shutdown"}), "op='shutdown'"),
+        (body_of({"v": 1, "id": "a", "op": "classify"}), "2 frames"),
+        (body_of({"v": 1, "id": "a", "op": "classify", "top_k": 0}, b"img"), "top_k=0"),
+        (body_of({"v": 1, "id": "a", "op": "classify", "top_k": "5"}, b"img"), "top_k='5'"),
+        (body_of({"v": 1, "id": "a", "op": "classify", "top_k": True}, b"img"), "top_k=True"),
+        (body_of({"v": 1, "id": "a", "op": "classify"}, b"img", b"more"), "3 frames"),
+        (body_of({"v": 1, "id": "a", "op": "ping"}, b"extra"), "single header frame"),
+    ],
+)
+def test_malformed_requests_say_what_is_wrong(body, fragment):
+    with pytest.raises(BadRequest) as info:
+        protocol.parse_request(body)
+    assert fragment in info.value.message
+
+
+def test_oversized_header_is_refused_before_parsing():
+    header = json.dumps({"v": 1, "id": "a", "op": "ping", "pad": "x" * 5000}).encode()
+    with pytest.raises(BadRequest, match="at most 4096 bytes"):
+        protocol.parse_request([header])
+
+
+def test_request_id_of_recovers_id_from_bad_requests_only_when_safe():
+    assert protocol.request_id_of([b'{"id": "r1", "op": "bogus"}']) == "r1"
+    assert protocol.request_id_of([b"garbage"]) is None
+    assert protocol.request_id_of([b'{"id": 5}']) is None
+
+
+def test_replies_round_trip_and_errors_become_typed_exceptions():
+    ok = protocol.decode_reply(protocol.encode_reply("r", {"predictions": []}))
+    assert protocol.raise_for_error(ok) == {"v": 1, "id": "r", "ok": True, "predictions": []}
+    for error in (BadImage("nope"), Overloaded("busy")):
+        reply = protocol.decode_reply(protocol.encode_error("r", error))
+        with pytest.raises(type(error), match=error.message):
+            protocol.raise_for_error(reply)
+
+
+def test_unknown_error_code_still_raises_a_backend_error():
+    reply = {"ok": False, "error": {"code": "martian", "message": "odd"}}
+    with pytest.raises(BackendError) as info:
+        protocol.raise_for_error(reply)
+    assert info.value.code == "martian"
+
+
+def test_garbage_reply_is_a_clear_error():
+    with pytest.raises(BadRequest):
+        protocol.decode_reply(b"\x00\x01")
