@@ -64,7 +64,9 @@ def decode_image(
     except (TooLarge, BadImage):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise TooLarge(f"The image has too many pixels to decode safely ({exc}).") from None
+        raise TooLarge(
+            f"The image has too many pixels to decode safely (decompression bomb protection; the limit is {max_pixels / 1e6:.1f} MP)."
+        ) from None
     except UnidentifiedImageError:
         raise BadImage("The data is not an image format this server can read (expected JPEG, PNG, GIF, BMP, TIFF, WebP...).") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
