@@ -1,4 +1,4 @@
-"""Command line: ``python -m model_backend serve | classify | ping | info``.
+"""Command line: ``python -m model_backend serve | classify | ping | info | broker``.
 
 ``serve`` loads the model once, warms it up, binds and serves until SIGINT or
 SIGTERM. ``classify IMAGE...`` sends images to a running backend and prints
@@ -28,6 +28,11 @@ log = logging.getLogger("model_backend")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "broker":
+        from .broker import main as broker_main
+
+        return broker_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -47,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(serve)
     serve.add_argument("--bind", help=f"ROUTER endpoint to bind (default {settings_module.DEFAULT_ADDRESS}; port * picks a free one)")
     serve.add_argument("--connect", help="run as a worker: connect to a broker's worker endpoint instead of binding")
+    serve.add_argument("--heartbeat-ms", type=int, help="worker heartbeat interval to the broker (default 1000)")
     serve.add_argument("--max-batch", type=int, help="largest batch for one forward pass (default 16)")
     serve.add_argument("--max-wait-ms", type=float, help="longest wait for a batch to fill while requests are decoding (default 2)")
     serve.add_argument("--queue-size", type=int, help="requests in flight before answering 'overloaded' (default 256)")
@@ -64,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="print one JSON reply per line")
     add_client_arguments(classify)
     classify.set_defaults(handler=run_classify)
+
+    commands.add_parser("broker", help="several workers behind one address (see `broker --help`)", add_help=False)
 
     for name, helptext in (("ping", "is a backend up and ready?"), ("info", "what is the backend serving?")):
         sub = commands.add_parser(name, help=helptext)
@@ -120,6 +128,7 @@ def server_settings_from(args: argparse.Namespace) -> ServerSettings:
         "intra_op_threads": args.intra_op_threads,
         "inter_op_threads": args.inter_op_threads,
         "log_level": args.log_level,
+        "heartbeat_ms": args.heartbeat_ms,
     }
     values.update({key: value for key, value in flags.items() if value is not None})
     return ServerSettings(model=model_settings_from(args), **values)

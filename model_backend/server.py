@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import threading
@@ -98,16 +99,29 @@ class BackendServer:
         self._errors = 0
         self._batches = 0
         self.endpoint: str | None = None
+        self._broker_seen = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------
 
+    @property
+    def is_worker(self) -> bool:
+        return self.settings.connect is not None
+
     def open(self) -> str:
-        """Bind (or connect, as a worker) and return the endpoint actually used."""
-        self._front = self._context.socket(zmq.ROUTER)
-        self._front.setsockopt(zmq.LINGER, 0)
-        self._front.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        self._front.bind(self.settings.bind)
-        self.endpoint = self._front.getsockopt_string(zmq.LAST_ENDPOINT)
+        """Bind a ROUTER (standalone) or connect a DEALER to a broker (worker); return the endpoint."""
+        if self.is_worker:
+            self._front = self._context.socket(zmq.DEALER)
+            self._front.setsockopt(zmq.LINGER, 0)
+            self._front.setsockopt(zmq.RECONNECT_IVL, 100)
+            self._front.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+            self._front.connect(self.settings.connect)
+            self.endpoint = self.settings.connect
+            self._send_ready()
+        else:
+            self._front = self._context.socket(zmq.ROUTER)
+            self._front.setsockopt(zmq.LINGER, 0)
+            self._front.bind(self.settings.bind)
+            self.endpoint = self._front.getsockopt_string(zmq.LAST_ENDPOINT)
         self._replies = self._context.socket(zmq.PULL)
         self._replies.bind(self._outbox_address)
         self._inference = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
@@ -119,13 +133,18 @@ class BackendServer:
         poller = zmq.Poller()
         poller.register(self._front, zmq.POLLIN)
         poller.register(self._replies, zmq.POLLIN)
+        heartbeat_s = self.settings.heartbeat_ms / 1000.0
+        next_heartbeat = time.monotonic() + heartbeat_s
         try:
             while not stop.is_set():
-                events = dict(poller.poll(200))
+                events = dict(poller.poll(min(200, self.settings.heartbeat_ms)))
                 if self._replies in events:
                     self._forward_replies()
                 if self._front in events:
                     self._receive_requests()
+                if self.is_worker and time.monotonic() >= next_heartbeat:
+                    self._worker_heartbeat()
+                    next_heartbeat = time.monotonic() + heartbeat_s
             self._drain(timeout_s=2.0)
         finally:
             self.close()
@@ -150,7 +169,29 @@ class BackendServer:
                 frames = self._front.recv_multipart(zmq.NOBLOCK, copy=True)
             except zmq.Again:
                 return
+            if self.is_worker and len(frames) == 1 and frames[0] in (protocol.WORKER_HEARTBEAT, protocol.WORKER_READY):
+                self._broker_seen = time.monotonic()
+                if frames[0] == protocol.WORKER_READY:  # the broker does not know us (it restarted)
+                    self._send_ready()
+                continue
+            if self.is_worker:
+                self._broker_seen = time.monotonic()
             self._handle(frames, time.perf_counter())
+
+    # -- worker mode (behind a broker) ------------------------------------------------
+
+    def _send_ready(self) -> None:
+        details = self.info()
+        details["capacity"] = min(self.settings.queue_size, 2 * self.settings.max_batch)
+        self._front.send_multipart([protocol.WORKER_READY, json.dumps(details).encode()])
+        self._broker_seen = time.monotonic()
+
+    def _worker_heartbeat(self) -> None:
+        self._front.send_multipart([protocol.WORKER_HEARTBEAT])
+        silent_s = time.monotonic() - self._broker_seen
+        if silent_s > 3 * self.settings.heartbeat_ms / 1000.0:
+            log.warning("No word from the broker at %s for %.1f s; registering again", self.settings.connect, silent_s)
+            self._send_ready()
 
     def _forward_replies(self) -> None:
         for _ in range(1024):

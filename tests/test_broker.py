@@ -1,0 +1,123 @@
+"""Scale-out: a broker with several worker processes; a worker killed mid-load; a worker joining later."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from model_backend.broker import Broker, BrokerSettings
+from model_backend.client import BackendClient
+from model_backend.errors import BackendError, NotReady
+from model_backend.settings import ClientSettings
+from tests.conftest import ROOT
+from tests.standin import shade_png
+
+
+class RunningBroker:
+    def __init__(self, heartbeat_ms: int = 200):
+        self.broker = Broker(BrokerSettings(frontend="tcp://127.0.0.1:*", backend="tcp://127.0.0.1:*", heartbeat_ms=heartbeat_ms))
+        self.frontend, self.backend = self.broker.open()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.broker.serve, args=(self.stop,), daemon=True)
+        self.thread.start()
+        self.workers: list[subprocess.Popen] = []
+
+    def add_worker(self, delay: float = 0.02) -> subprocess.Popen:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.standin_worker", "--connect", self.backend, "--delay", str(delay)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def client(self, **settings) -> BackendClient:
+        return BackendClient(ClientSettings(address=self.frontend, **settings))
+
+    def wait_for_workers(self, count: int, timeout_s: float = 30) -> dict:
+        deadline = time.monotonic() + timeout_s
+        with self.client() as client:
+            while time.monotonic() < deadline:
+                info = client.info()
+                if len(info["workers"]) == count:
+                    return info
+                time.sleep(0.1)
+        raise AssertionError(f"expected {count} workers, broker has {info['workers']}")
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+            worker.wait()
+        self.stop.set()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def broker():
+    running = RunningBroker()
+    yield running
+    running.close()
+
+
+def test_without_workers_ping_says_not_ready_and_classify_is_refused(broker):
+    with broker.client() as client:
+        assert client.ping()["ready"] is False
+        with pytest.raises(NotReady, match="No model worker"):
+            client.classify(shade_png(1))
+
+
+def test_requests_are_spread_over_several_workers(broker):
+    broker.add_worker()
+    broker.add_worker()
+    broker.wait_for_workers(2)
+    with broker.client() as client:
+        def classify(i: int) -> bool:
+            return client.classify(shade_png(i % 16))["predictions"][0]["index"] == i % 16
+
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(classify, range(200)))
+        info = client.info()
+    assert info["requests_served"] >= 200
+    assert info["ready"] is True and info["model"] == "stand-in"
+
+
+def test_a_worker_killed_mid_load_loses_no_request_and_a_new_worker_joins(broker):
+    first = broker.add_worker(delay=0.03)
+    broker.add_worker(delay=0.03)
+    broker.wait_for_workers(2)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def load(offset: int) -> None:
+        with broker.client(timeout_ms=10_000, retries=0) as client:
+            for i in range(25):
+                try:
+                    ok = client.classify(shade_png((i + offset) % 16))["predictions"][0]["index"] == (i + offset) % 16
+                    result = "ok" if ok else "wrong"
+                except BackendError as exc:
+                    result = exc.code
+                with lock:
+                    outcomes.append(result)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    while len(outcomes) < 40:
+        time.sleep(0.01)
+    first.kill()  # SIGKILL: no goodbye, requests in flight on it
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == 200, "every request must be answered"
+    assert "wrong" not in outcomes
+    assert outcomes.count("ok") >= 195, outcomes  # in-flight ones are retried on the other worker
+    info = broker.wait_for_workers(1)
+    assert info["workers_lost"] == 1
+
+    broker.add_worker()
+    broker.wait_for_workers(2)
+    with broker.client() as client:
+        assert client.classify(shade_png(5))["predictions"][0]["label"] == "shade-5"
