@@ -34,8 +34,12 @@ ensure_venv() {
     want="$( { cat pyproject.toml; "$PY" -V 2>&1; } | sha256sum | cut -c1-16)"
     if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
         say "installing the project and its dependencies into .venv (first run takes a few minutes)"
-        "$PY" -m pip install --quiet --upgrade pip
-        "$PY" -m pip install --quiet -e '.[test]'
+        local log="$VENV/install.log"
+        if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e '.[test]'; } >"$log" 2>&1; then
+            tail -40 "$log" >&2
+            say "installation failed; the whole log is in $log"
+            exit 1
+        fi
         echo "$want" > "$STAMP"
     fi
 }

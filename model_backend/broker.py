@@ -33,27 +33,9 @@ import zmq
 
 from . import __version__, protocol
 from .errors import BackendUnavailable, BadRequest, NotReady, Overloaded
-from .settings import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND, SettingsError, _check_address, _check_range
+from .settings import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND, BrokerSettings, SettingsError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BrokerSettings:
-    frontend: str = DEFAULT_ADDRESS
-    backend: str = DEFAULT_BROKER_BACKEND
-    queue_size: int = 1024
-    heartbeat_ms: int = 1000
-    liveness: int = 3
-    retries: int = 1
-
-    def __post_init__(self) -> None:
-        _check_address("frontend", self.frontend)
-        _check_address("backend", self.backend)
-        _check_range("queue_size", self.queue_size, 1, 1_000_000)
-        _check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
-        _check_range("liveness", self.liveness, 2, 100)
-        _check_range("retries", self.retries, 0, 10)
 
 
 @dataclass

@@ -116,6 +116,26 @@ class ClientSettings:
         _check_range("ping_timeout_ms", self.ping_timeout_ms, 1, 600_000)
 
 
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where the broker listens for clients and workers, and how it watches workers."""
+
+    frontend: str = DEFAULT_ADDRESS
+    backend: str = DEFAULT_BROKER_BACKEND
+    queue_size: int = 1024
+    heartbeat_ms: int = 1000
+    liveness: int = 3
+    retries: int = 1
+
+    def __post_init__(self) -> None:
+        _check_address("frontend", self.frontend)
+        _check_address("backend", self.backend)
+        _check_range("queue_size", self.queue_size, 1, 1_000_000)
+        _check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
+        _check_range("liveness", self.liveness, 2, 100)
+        _check_range("retries", self.retries, 0, 10)
+
+
 def env_overrides(cls: type, prefix: str = ENV_PREFIX) -> dict:
     """Values for ``cls``'s scalar fields found in the environment (``WARMSERVE_MAX_BATCH=32``)."""
     values: dict = {}

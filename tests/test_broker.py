@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from model_backend.broker import Broker, BrokerSettings
+from model_backend.broker import Broker
+from model_backend.settings import BrokerSettings
 from model_backend.client import BackendClient
 from model_backend.errors import BackendError, NotReady
 from model_backend.settings import ClientSettings
