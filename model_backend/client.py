@@ -104,7 +104,9 @@ class BackendClient:
                     "Start it with `./run.sh backend` or `python -m model_backend serve`, or check the address."
                 )
             try:
-                sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=len(frames[-1]) < 65536)
+                # copy=True: a memcpy of the image costs far less than a forward pass, and zero-copy
+                # sends would start pyzmq's garbage-collector thread in every process that uses the client.
+                sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
             except zmq.Again:
                 self._discard(sock)
                 raise BackendUnavailable(f"The model backend at {address} is not accepting requests.") from None

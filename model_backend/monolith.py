@@ -104,14 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         result = classify_once(args.image, args, top_k=args.top_k)
     except (BackendError, SettingsError, FileNotFoundError) as exc:
         code = getattr(exc, "code", "bad_request")
-        print(json.dumps({"error": {"code": code, "message": getattr(exc, "message", str(exc))}}))
+        result = {"error": {"code": code, "message": getattr(exc, "message", str(exc))}}
+        _record(args.record, args.image, result)
+        print(json.dumps(result))
         return 2
-    if args.record is not None:
-        from dashboard.history import record_monolith_run
-
-        record_monolith_run(args.record, args.image.name, result)
+    _record(args.record, args.image, result)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
+
+
+def _record(db_path: Path | None, image: Path, result: dict) -> None:
+    """Store the run (success or error) in the dashboard's history database, when asked to."""
+    if db_path is None:
+        return
+    from dashboard.history import record_monolith_run
+
+    record_monolith_run(db_path, image.name, result)
 
 
 if __name__ == "__main__":

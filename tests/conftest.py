@@ -121,3 +121,4 @@ def backend(tmp_path_factory) -> BackendProcess:
     yield running
     code = stop_backend(running)
     assert code == 0, f"backend exited with {code}:\n{running.log_text()[-3000:]}"
+from tests.conftest_dash import *  # noqa: E402,F401,F403 - dashboard fixtures and the browser options hook

@@ -1,0 +1,17 @@
+"""dashboard: the Plotly Dash web tier of warmserve (UI, JSON API, latency history). Never imports TensorFlow.
+
+Layout:
+    settings.py        DashboardSettings, built once from CLI flags + WARMSERVE_DASH_* environment
+    app.py             create_app(settings, client): the app factory
+    ids.py             component ids (layout, callbacks and browser tests share them)
+    layout.py          the page; components.py the small UI factories; figures.py the Plotly figures
+    callbacks.py       thin Dash callbacks over the plain helpers in views.py
+    classify.py        uploads -> concurrent client.classify -> outcomes (no Dash)
+    history.py         the SQLite latency history (service and monolith rows)
+    monolith_runner.py runs `python -m model_backend.monolith IMAGE --json` as a subprocess
+    status.py          backend status from ping()/info()
+    api.py             /api/v1/classify, /api/v1/health, /api/v1/history
+    auth.py            optional basic auth over everything
+    __main__.py        `python -m dashboard serve` (waitress)
+    make_examples.py   regenerates assets/examples/ from scikit-image's bundled photos
+"""

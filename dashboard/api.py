@@ -1,0 +1,137 @@
+"""The JSON API on the dashboard's Flask server: /api/v1/classify, /api/v1/health, /api/v1/history.
+
+Every error is ``{"error": {"code", "message"}}`` with the HTTP status of the
+matching model_backend error class (400 bad image or request, 413 too large,
+503 backend down, overloaded or not ready, 504 timeout). The web tier
+enforces its own request size limit (Flask's MAX_CONTENT_LENGTH) and answers
+413 in JSON, not with an HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from flask import Blueprint, Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from model_backend.errors import BackendError, BadRequest, NotReady
+
+from .classify import Upload, classify_one, record_outcomes
+from .settings import DashboardSettings
+from .status import backend_status
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+MAX_HISTORY = 1000
+#: multipart boundaries and headers around the image
+MULTIPART_OVERHEAD = 64 * 1024
+#: Dash's own callback route carries uploads as base64 (4/3 larger), several files at once
+DASH_CALLBACK_PATH = "/_dash-update-component"
+ENDPOINT_METHODS = {"classify": "POST", "health": "GET", "history": "GET"}
+
+
+def error_response(code: str, message: str, status: int):
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def backend_error_response(error: BackendError):
+    return error_response(error.code, error.message, error.http_status)
+
+
+def create_api(settings: DashboardSettings, client, store) -> Blueprint:
+    api = Blueprint("api_v1", __name__, url_prefix=PREFIX)
+
+    @api.post("/classify")
+    def classify():
+        try:
+            upload = _read_image(request)
+        except BackendError as error:
+            return backend_error_response(error)
+        outcome = classify_one(client, upload, settings.top_k, settings.max_image_bytes)
+        record_outcomes(store, [outcome])
+        if not outcome.ok:
+            return error_response(outcome.error_code or "internal", outcome.error_message or "", outcome.http_status)
+        reply = outcome.reply
+        return jsonify({
+            "image": upload.name, "sha256": outcome.sha256, "model": reply.get("model"),
+            "predictions": reply.get("predictions", []), "timings_ms": reply.get("timings_ms", {}),
+            "batch_size": reply.get("batch_size"), "backend_roundtrip_ms": reply.get("roundtrip_ms"),
+            "roundtrip_ms": outcome.latency_ms,
+        })
+
+    @api.get("/health")
+    def health():
+        status = backend_status(client, settings.backend)
+        body = {"status": "ready" if status["ready"] else ("starting" if status["reachable"] else "unavailable"),
+                "backend": status}
+        if status["ready"]:
+            return jsonify(body), 200
+        code = status.get("error_code") or NotReady.code
+        message = status.get("error") or "The backend is up but its model is not loaded and warm yet."
+        body["error"] = {"code": code, "message": message}
+        return jsonify(body), 503
+
+    @api.get("/history")
+    def history():
+        raw = request.args.get("limit", "100")
+        try:
+            limit = int(raw)
+            if not 1 <= limit <= MAX_HISTORY:
+                raise ValueError
+        except ValueError:
+            return error_response(BadRequest.code, f"Expected limit to be an integer from 1 to {MAX_HISTORY}. Received: limit={raw!r}", 400)
+        kind = request.args.get("kind")
+        if kind not in (None, "service", "monolith"):
+            return error_response(BadRequest.code, f"Expected kind to be service or monolith. Received: kind={kind!r}", 400)
+        records = store.recent(limit, kind)
+        return jsonify({"count": len(records), "records": records, "summary": store.summary()})
+
+    @api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    def not_found(unknown: str):
+        # Without this, Dash's catch-all page route would answer unknown API paths with HTML.
+        if unknown in ENDPOINT_METHODS:
+            return error_response("method_not_allowed", f"{PREFIX}/{unknown} accepts {ENDPOINT_METHODS[unknown]} only.", 405)
+        return error_response("not_found", f"No API endpoint {PREFIX}/{unknown}; see /api/v1/health, /classify, /history.", 404)
+
+    return api
+
+
+def install_api(server: Flask, settings: DashboardSettings, client, store) -> None:
+    """Register the blueprint, the size limits and JSON errors for every /api/ path."""
+    server.config["MAX_CONTENT_LENGTH"] = settings.max_image_bytes + MULTIPART_OVERHEAD
+    dash_limit = (settings.max_files * settings.max_image_bytes * 4) // 3 + 1024 * 1024
+    server.register_blueprint(create_api(settings, client, store))
+
+    @server.before_request
+    def allow_larger_dash_uploads():
+        # Dash's callback route carries dropped files base64-encoded, several at a time.
+        if request.path.endswith(DASH_CALLBACK_PATH):
+            request.max_content_length = max(dash_limit, server.config["MAX_CONTENT_LENGTH"])
+
+    @server.errorhandler(HTTPException)
+    def json_errors(error: HTTPException):
+        if not request.path.startswith(PREFIX + "/") and request.path != PREFIX:
+            return error
+        if error.code == 413:
+            message = f"The request is larger than the {settings.max_image_bytes // (1024 * 1024)} MB limit per image."
+            return error_response("too_large", message, 413)
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(error.code or 500, "http_error")
+        return error_response(code, error.description or error.name, error.code or 500)
+
+
+def _read_image(req) -> Upload:
+    """The image from a multipart field ``image``, or the raw request body."""
+    if req.mimetype == "multipart/form-data":
+        file = req.files.get("image")
+        if file is None:
+            raise BadRequest("Expected a multipart file field named 'image'. Received: " +
+                             (", ".join(req.files) or "no files"))
+        upload = Upload(file.filename or "", file.read(), "api")
+        return upload if upload.name else replace(upload, name=upload.sha256[:12])
+    data = req.get_data(cache=False)
+    if not data:
+        raise BadRequest("Expected an image: a multipart field 'image' or the raw image bytes as the request body. Received: an empty body")
+    upload = Upload(req.args.get("name") or req.headers.get("X-Image-Name") or "", data, "api")
+    return upload if upload.name else replace(upload, name=upload.sha256[:12])

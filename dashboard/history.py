@@ -1,0 +1,245 @@
+"""The latency history: every request, service or monolith, in one SQLite table shared by all users.
+
+Stdlib ``sqlite3`` in WAL mode with a busy timeout, one short connection per
+operation, so several threads and several worker processes (and the
+``python -m model_backend.monolith --record DB`` command) can write at once
+and the history survives restarts. The ``kind`` column tells "service" rows
+(one request to the warm backend) from "monolith" rows (a fresh process that
+imports TensorFlow and loads the model for one image).
+
+``latency_ms`` is what the user waited: for the service, the round trip
+measured by the dashboard; for the monolith, the subprocess's wall time when
+the dashboard ran it, else the monolith's own reported total.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import sqlite3
+import time
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Mapping
+
+log = logging.getLogger(__name__)
+
+SERVICE = "service"
+MONOLITH = "monolith"
+KINDS = (SERVICE, MONOLITH)
+BUSY_TIMEOUT_MS = 5000
+#: the summary and the chart look at this many most recent rows per kind
+SUMMARY_WINDOW = 10_000
+
+COLUMNS = (
+    "id", "ts", "kind", "source", "image", "sha256", "model", "ok", "error_code", "error_message",
+    "latency_ms", "queue_ms", "decode_ms", "preprocess_ms", "inference_ms", "backend_total_ms",
+    "import_ms", "model_load_ms", "batch_size", "top1_index", "top1_label", "top1_p",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('service', 'monolith')),
+    source TEXT,
+    image TEXT,
+    sha256 TEXT,
+    model TEXT,
+    ok INTEGER NOT NULL,
+    error_code TEXT,
+    error_message TEXT,
+    latency_ms REAL,
+    queue_ms REAL,
+    decode_ms REAL,
+    preprocess_ms REAL,
+    inference_ms REAL,
+    backend_total_ms REAL,
+    import_ms REAL,
+    model_load_ms REAL,
+    batch_size INTEGER,
+    top1_index INTEGER,
+    top1_label TEXT,
+    top1_p REAL
+);
+CREATE INDEX IF NOT EXISTS requests_kind_ts ON requests (kind, ts);
+"""
+
+
+class HistoryStore:
+    """The request history in one SQLite file; cheap to create, safe to share across threads and processes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as conn:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("SQLite at %s refused WAL mode (got %s); concurrent writers may wait", self.path, mode)
+            conn.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def journal_mode(self) -> str:
+        with closing(self._connect()) as conn:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    def add(self, record: Mapping[str, object]) -> int:
+        """Insert one record (keys from :data:`COLUMNS`; ``ts`` defaults to now); return its id."""
+        row = {k: record[k] for k in COLUMNS if k in record and k != "id"}
+        row.setdefault("ts", time.time())
+        if row.get("kind") not in KINDS:
+            raise ValueError(f"Expected kind to be one of {', '.join(KINDS)}. Received: kind={row.get('kind')!r}")
+        row["ok"] = 1 if row.get("ok") else 0
+        names = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with closing(self._connect()) as conn:
+            cursor = conn.execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
+            return int(cursor.lastrowid)
+
+    def add_many(self, records: Iterable[Mapping[str, object]]) -> None:
+        for record in records:
+            self.add(record)
+
+    def recent(self, limit: int = 50, kind: str | None = None) -> list[dict]:
+        """The newest ``limit`` records, newest first."""
+        where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+        with closing(self._connect()) as conn:
+            rows = conn.execute(f"SELECT * FROM requests {where} ORDER BY id DESC LIMIT ?", [*params, int(limit)]).fetchall()
+        return [dict(r) for r in rows]
+
+    def latencies(self, kind: str, window: int = SUMMARY_WINDOW) -> list[dict]:
+        """Successful requests of one kind, oldest first: ts, latency_ms, image, top1_label, batch_size, model."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                "SELECT * FROM (SELECT id, ts, latency_ms, image, top1_label, batch_size, model FROM requests"
+                " WHERE kind = ? AND ok = 1 AND latency_ms IS NOT NULL ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (kind, int(window)),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{kind: {"ok": n, "errors": m}} over the whole table."""
+        out = {kind: {"ok": 0, "errors": 0} for kind in KINDS}
+        with closing(self._connect()) as conn:
+            for kind, ok, n in conn.execute("SELECT kind, ok, COUNT(*) FROM requests GROUP BY kind, ok"):
+                out[kind]["ok" if ok else "errors"] = n
+        return out
+
+    def summary(self) -> dict:
+        """Per kind: count, errors, p50, p95 (ms, over the recent window); and the monolith/service speedup."""
+        counts = self.counts()
+        result: dict = {}
+        for kind in KINDS:
+            values = [r["latency_ms"] for r in self.latencies(kind)]
+            result[kind] = {
+                "count": counts[kind]["ok"],
+                "errors": counts[kind]["errors"],
+                "p50": percentile(values, 50),
+                "p95": percentile(values, 95),
+            }
+        result["speedup"] = speedup(result[MONOLITH]["p50"], result[SERVICE]["p50"])
+        return result
+
+    def signature(self) -> list:
+        """Changes whenever a row is added or the table is cleared (cheap; lets the UI skip redraws)."""
+        with closing(self._connect()) as conn:
+            count, last = conn.execute("SELECT COUNT(*), MAX(id) FROM requests").fetchone()
+        return [count, last]
+
+    def clear(self) -> int:
+        """Delete every record; return how many there were."""
+        with closing(self._connect()) as conn:
+            return conn.execute("DELETE FROM requests").rowcount
+
+    def to_csv(self) -> str:
+        """The whole history as CSV (oldest first) with a readable UTC ``time`` column."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["time", *COLUMNS], extrasaction="ignore")
+        writer.writeheader()
+        with closing(self._connect()) as conn:
+            for row in conn.execute("SELECT * FROM requests ORDER BY id"):
+                record = dict(row)
+                record["time"] = format_time(record["ts"])
+                writer.writerow(record)
+        return buffer.getvalue()
+
+
+# --- building records (pure functions) ------------------------------------------------------------
+
+
+def service_record(image: str, sha256: str | None, reply: Mapping, latency_ms: float, source: str = "upload") -> dict:
+    """A successful backend reply as a history record."""
+    timings = reply.get("timings_ms") or {}
+    top1 = (reply.get("predictions") or [{}])[0]
+    return {
+        "kind": SERVICE, "source": source, "image": image, "sha256": sha256, "model": reply.get("model"), "ok": True,
+        "latency_ms": latency_ms, "queue_ms": timings.get("queue"), "decode_ms": timings.get("decode"),
+        "preprocess_ms": timings.get("preprocess"), "inference_ms": timings.get("inference"),
+        "backend_total_ms": timings.get("total"), "batch_size": reply.get("batch_size"),
+        "top1_index": top1.get("index"), "top1_label": top1.get("label"), "top1_p": top1.get("p"),
+    }
+
+
+def error_record(kind: str, image: str, sha256: str | None, code: str, message: str, latency_ms: float | None = None,
+                 source: str = "upload", model: str | None = None) -> dict:
+    """A refused or failed request as a history record."""
+    return {"kind": kind, "source": source, "image": image, "sha256": sha256, "model": model, "ok": False,
+            "error_code": code, "error_message": message, "latency_ms": latency_ms}
+
+
+def monolith_record(image: str, result: Mapping, wall_ms: float | None = None, source: str = "cli",
+                    sha256: str | None = None) -> dict:
+    """The monolith's JSON (success or ``{"error": ...}``) as a history record."""
+    error = result.get("error")
+    if error:
+        return error_record(MONOLITH, image, sha256, str(error.get("code", "internal")), str(error.get("message", "")),
+                            wall_ms, source, result.get("model"))
+    timings = result.get("timings_ms") or {}
+    top1 = (result.get("predictions") or [{}])[0]
+    total = timings.get("total")
+    return {
+        "kind": MONOLITH, "source": source, "image": image, "sha256": sha256, "model": result.get("model"), "ok": True,
+        "latency_ms": wall_ms if wall_ms is not None else total, "import_ms": timings.get("import"),
+        "model_load_ms": timings.get("model_load"), "preprocess_ms": timings.get("preprocess"),
+        "inference_ms": timings.get("inference"), "backend_total_ms": total, "batch_size": 1,
+        "top1_index": top1.get("index"), "top1_label": top1.get("label"), "top1_p": top1.get("p"),
+    }
+
+
+def record_monolith_run(db_path, image_name: str, result: dict) -> None:
+    """Store one monolith run; called by ``python -m model_backend.monolith IMAGE --record DB``."""
+    HistoryStore(db_path).add(monolith_record(image_name, result, source="cli"))
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """The p-th percentile with linear interpolation (numpy's default); None for no values."""
+    clean = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not clean:
+        return None
+    rank = (len(clean) - 1) * p / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(clean) - 1)
+    return clean[low] + (clean[high] - clean[low]) * (rank - low)
+
+
+def speedup(monolith_p50: float | None, service_p50: float | None) -> float | None:
+    """How many times faster the service is at the median; None until both have data."""
+    if not monolith_p50 or not service_p50:
+        return None
+    return monolith_p50 / service_p50
+
+
+def format_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")

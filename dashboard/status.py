@@ -1,0 +1,44 @@
+"""Backend status for the status bar and /api/v1/health: one plain dict from ping() and info()."""
+
+from __future__ import annotations
+
+import time
+
+from model_backend.errors import BackendError
+
+INFO_KEYS = ("model", "input_size", "num_classes", "max_batch", "max_wait_ms", "queue_size", "uptime_s",
+             "requests_served", "workers", "ready")
+
+
+def backend_status(client, address: str) -> dict:
+    """{"reachable", "ready", "model", ..., "error"}: never raises; ping first (short timeout), then info."""
+    status: dict = {"address": address, "reachable": False, "ready": False, "model": None,
+                    "error": None, "error_code": None, "checked_at": time.time()}
+    try:
+        ping = client.ping()
+    except BackendError as error:
+        status.update(error=error.message, error_code=error.code)
+        return status
+    status.update(reachable=True, ready=bool(ping.get("ready")), model=ping.get("model"))
+    try:
+        info = client.info()
+    except BackendError as error:
+        status.update(error=error.message, error_code=error.code)
+        return status
+    status.update({key: info[key] for key in INFO_KEYS if key in info})
+    status["ready"] = bool(status["ready"])
+    return status
+
+
+def format_duration(seconds: float | None) -> str:
+    """'42 s', '5 min 3 s', '2 h 10 min', '3 d 4 h'."""
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"

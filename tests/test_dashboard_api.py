@@ -1,0 +1,147 @@
+"""The JSON API on the dashboard's Flask server: every status code, against real backends and broken ones."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+
+from dashboard.app import create_app
+from model_backend.client import BackendClient
+from model_backend.settings import ClientSettings
+from tests.conftest_dash import free_port
+
+CAT_CLASSES = range(281, 286)
+
+
+@pytest.fixture
+def api(dash_settings):
+    """api(client_settings, **dashboard_settings) -> (Flask test client, HistoryStore)."""
+    clients = []
+
+    def make(client_settings: ClientSettings, **overrides):
+        client = BackendClient(client_settings)
+        clients.append(client)
+        app = create_app(dash_settings(**overrides), client)
+        return app.server.test_client(), app.server.extensions["warmserve"]["store"]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def post_image(http, data: bytes, name: str = "photo.png", **kwargs):
+    return http.post("/api/v1/classify", data={"image": (io.BytesIO(data), name)}, content_type="multipart/form-data",
+                     **kwargs)
+
+
+def assert_error(response, status: int, code: str):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json, response.get_data(as_text=True)[:200]
+    error = response.get_json()["error"]
+    assert error["code"] == code and error["message"]
+    return error
+
+
+def test_classify_200_returns_predictions_timings_and_round_trip(api, backend, chelsea_png):
+    http, store = api(backend.client_settings)
+    response = post_image(http, chelsea_png, "chelsea.png")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["predictions"][0]["index"] in CAT_CLASSES
+    assert set(body["timings_ms"]) >= {"queue", "decode", "preprocess", "inference", "total"}
+    assert body["roundtrip_ms"] > 0 and body["batch_size"] >= 1 and body["model"]
+    [row] = store.recent()
+    assert row["image"] == "chelsea.png" and row["ok"] == 1 and row["top1_index"] in CAT_CLASSES
+
+
+def test_classify_accepts_a_raw_body(api, backend, coffee_png):
+    http, _ = api(backend.client_settings)
+    response = http.post("/api/v1/classify?name=coffee.png", data=coffee_png, content_type="image/png")
+    assert response.status_code == 200 and response.get_json()["predictions"][0]["label"] == "espresso"
+    assert response.get_json()["image"] == "coffee.png"
+
+
+def test_400_for_something_that_is_not_an_image(api, backend):
+    http, store = api(backend.client_settings)
+    error = assert_error(post_image(http, b"hello, this is text", "notes.txt"), 400, "bad_image")
+    [row] = store.recent()
+    assert row["ok"] == 0 and row["error_code"] == "bad_image" and row["error_message"] == error["message"]
+
+
+def test_400_for_a_request_without_an_image(api, backend):
+    http, _ = api(backend.client_settings)
+    assert_error(http.post("/api/v1/classify", data={"file": (io.BytesIO(b"x"), "a.png")},
+                           content_type="multipart/form-data"), 400, "bad_request")
+    assert_error(http.post("/api/v1/classify", data=b""), 400, "bad_request")
+
+
+def test_413_from_the_web_tier_as_json(api, backend):
+    http, store = api(backend.client_settings, max_image_bytes=1024 * 1024)
+    error = assert_error(post_image(http, b"\xff" * (2 * 1024 * 1024)), 413, "too_large")
+    assert "1 MB" in error["message"]
+    # just over the per-image limit but under the request limit: refused before the backend, and recorded
+    assert_error(http.post("/api/v1/classify", data=b"\xff" * (1024 * 1024 + 10)), 413, "too_large")
+    assert store.recent()[0]["error_code"] == "too_large"
+
+
+def test_503_when_nothing_listens(api):
+    http, _ = api(ClientSettings(address=f"tcp://127.0.0.1:{free_port()}", connect_timeout_ms=200, ping_timeout_ms=200))
+    assert_error(post_image(http, b"\x89PNG"), 503, "unavailable")
+    health = http.get("/api/v1/health")
+    assert_error(health, 503, "unavailable")
+    assert health.get_json()["status"] == "unavailable"
+
+
+def test_504_when_the_backend_never_replies(api, silent_backend):
+    http, store = api(ClientSettings(address=silent_backend, timeout_ms=1, retries=0, ping_timeout_ms=100))
+    assert_error(post_image(http, b"\x89PNG"), 504, "timeout")
+    assert store.recent()[0]["error_code"] == "timeout"
+
+
+def test_health_200_when_ready(api, backend):
+    http, _ = api(backend.client_settings)
+    response = http.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ready" and body["backend"]["ready"] and body["backend"]["model"]
+    assert body["backend"]["max_batch"] >= 1
+
+
+def test_history_returns_recent_records(api, backend, chelsea_png):
+    http, _ = api(backend.client_settings)
+    post_image(http, chelsea_png, "one.png")
+    post_image(http, b"junk", "two.txt")
+    body = http.get("/api/v1/history?limit=1").get_json()
+    assert body["count"] == 1 and body["records"][0]["image"] == "two.txt"
+    assert body["summary"]["service"]["count"] == 1
+    assert http.get("/api/v1/history?kind=service").get_json()["count"] == 2
+    assert_error(http.get("/api/v1/history?limit=0"), 400, "bad_request")
+    assert_error(http.get("/api/v1/history?limit=many"), 400, "bad_request")
+    assert_error(http.get("/api/v1/nothing-here"), 404, "not_found")
+    assert_error(http.get("/api/v1/classify"), 405, "method_not_allowed")
+
+
+def test_basic_auth_protects_pages_and_api(api, backend, chelsea_png):
+    http, _ = api(backend.client_settings, users=(("alice", "s3cret"),))
+
+    def auth(user: str, password: str) -> dict:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    assert http.get("/").status_code == 401
+    assert_error(http.get("/api/v1/health"), 401, "unauthorized")
+    assert_error(post_image(http, chelsea_png), 401, "unauthorized")
+    assert_error(http.get("/api/v1/history", headers=auth("alice", "wrong")), 401, "unauthorized")
+    assert_error(http.get("/api/v1/history", headers={"Authorization": "Basic !!!"}), 401, "unauthorized")
+    assert http.get("/api/v1/history", headers=auth("alice", "s3cret")).status_code == 200
+    assert http.get("/", headers=auth("alice", "s3cret")).status_code == 200
+    assert post_image(http, chelsea_png, headers=auth("alice", "s3cret")).status_code == 200
+
+
+def test_dash_callback_route_may_carry_several_images_but_the_api_may_not(api):
+    http, _ = api(ClientSettings(address=f"tcp://127.0.0.1:{free_port()}"), max_image_bytes=1024 * 1024)
+    body = b'{"output": "x", "inputs": [], "padding": "' + b"A" * (2 * 1024 * 1024) + b'"}'
+    dash_reply = http.post("/_dash-update-component", data=body, content_type="application/json")
+    assert dash_reply.status_code != 413  # uploads travel base64-encoded, several per drop
+    assert_error(http.post("/api/v1/classify", data=body), 413, "too_large")
