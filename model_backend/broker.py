@@ -251,8 +251,9 @@ class Broker:
 
     def info(self) -> dict:
         first = next(iter(self._workers.values()), None)
-        base = dict(first.info) if first else {}
-        base.pop("capacity", None)
+        # Only what describes the model and batching; live counters belong to the broker.
+        static = ("input_size", "num_classes", "max_batch", "max_wait_ms", "max_image_bytes", "decode_threads")
+        base = {key: first.info[key] for key in static if first and key in first.info}
         base.update(
             {
                 "ready": bool(self._workers),
@@ -261,6 +262,7 @@ class Broker:
                 "workers": [
                     {"pid": w.info.get("pid"), "capacity": w.capacity, "in_flight": len(w.in_flight)} for w in self._workers.values()
                 ],
+                "in_flight": sum(len(w.in_flight) for w in self._workers.values()),
                 "waiting": len(self._waiting),
                 "queue_size": self.settings.queue_size,
                 "requests_served": self._served,

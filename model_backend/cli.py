@@ -176,9 +176,16 @@ def run_serve(args: argparse.Namespace) -> int:
 # -- classify / ping / info -------------------------------------------------------
 
 
+def quiet_broken_pipe() -> None:
+    """Short-lived commands end quietly when piped into `head`."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def run_classify(args: argparse.Namespace) -> int:
     from .client import BackendClient
 
+    quiet_broken_pipe()
     failures = 0
     with BackendClient(client_settings_from(args)) as client:
         for path in args.images:
@@ -218,6 +225,7 @@ def format_classification(path: Path, reply: dict) -> str:
 def run_query(args: argparse.Namespace) -> int:
     from .client import BackendClient
 
+    quiet_broken_pipe()
     deadline = time.monotonic() + args.wait
     with BackendClient(client_settings_from(args)) as client:
         while True:
@@ -229,5 +237,9 @@ def run_query(args: argparse.Namespace) -> int:
                     continue
                 print(f"{exc.code}: {exc.message}", file=sys.stderr)
                 return 1
+            ready = bool(reply.get("ready", True))
+            if not ready and time.monotonic() < deadline:  # e.g. a broker whose workers are still loading
+                time.sleep(0.2)
+                continue
             print(json.dumps(reply, indent=None if args.op == "ping" else 2))
-            return 0 if reply.get("ready", True) else 1
+            return 0 if ready else 1
