@@ -122,3 +122,14 @@ def test_a_worker_killed_mid_load_loses_no_request_and_a_new_worker_joins(broker
     broker.wait_for_workers(2)
     with broker.client() as client:
         assert client.classify(shade_png(5))["predictions"][0]["label"] == "shade-5"
+
+
+def test_ping_cli_waits_until_a_worker_has_joined(broker):
+    command = [sys.executable, "-m", "model_backend", "ping", "--address", broker.frontend]
+    not_yet = subprocess.run([*command, "--wait", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert not_yet.returncode == 1 and '"ready": false' in not_yet.stdout
+    waiting = subprocess.Popen([*command, "--wait", "30"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    broker.add_worker()
+    out, _ = waiting.communicate(timeout=40)
+    assert waiting.returncode == 0 and '"ready": true' in out
