@@ -18,7 +18,9 @@ import csv
 import io
 import logging
 import math
+import os
 import sqlite3
+import threading
 import time
 from contextlib import closing
 from datetime import datetime, timezone
@@ -74,6 +76,7 @@ class HistoryStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -86,6 +89,14 @@ class HistoryStore:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.row_factory = sqlite3.Row
+        return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        """This thread's long-lived connection for inserts (opening one costs ~1 ms; an insert ~0.03 ms)."""
+        conn, pid = getattr(self._local, "conn", None), getattr(self._local, "pid", None)
+        if conn is None or pid != os.getpid():  # never reuse a connection across a fork
+            conn = self._local.conn = self._connect()
+            self._local.pid = os.getpid()
         return conn
 
     def journal_mode(self) -> str:
@@ -101,9 +112,8 @@ class HistoryStore:
         row["ok"] = 1 if row.get("ok") else 0
         names = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
-        with closing(self._connect()) as conn:
-            cursor = conn.execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
-            return int(cursor.lastrowid)
+        cursor = self._writer().execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
+        return int(cursor.lastrowid)
 
     def add_many(self, records: Iterable[Mapping[str, object]]) -> None:
         for record in records:
