@@ -2,7 +2,7 @@
 
     python -m model_backend.bench [--model efficientnet-lite0|resnet50] [--weights random] [--quick]
                                   [--out results/] [--requests N] [--skip-monolith] [--skip-http]
-                                  [--workers-compare]
+                                  [--skip-workers]
 
 In order, so that no measurement runs beside another TensorFlow runtime:
 
@@ -20,7 +20,7 @@ In order, so that no measurement runs beside another TensorFlow runtime:
    one keep-alive ``http.client`` connection per thread; skipped with a reason if the dashboard
    cannot start.
 5. Resident memory of the backend and the dashboard after their load.
-6. ``--workers-compare``: 1 worker vs 2 workers behind the broker, at 16 threads.
+6. 1 worker vs 2 workers behind the broker (threads split between them), at concurrency 16 (``--skip-workers`` to leave out).
 
 The machine may be shared: every measurement records how much CPU other
 processes took meanwhile (``others_cpu_pct``, a warning above 10 %), and a
@@ -799,7 +799,7 @@ def run_bench(args: argparse.Namespace) -> dict:
             results["service"] = bench_service(address, photo, plan, backend)
             results["http"] = {"skipped": "--skip-http"} if args.skip_http else bench_http(backend, address, photo, plan, log_dir, work_dir, args.dashboard_threads)
             results["service"]["rss_after_http_mb"] = memory_mb(backend.pid)["rss_mb"]
-    results["workers"] = bench_workers(model_args, photo, plan, log_dir) if args.workers_compare else {"skipped": "no --workers-compare"}
+    results["workers"] = bench_workers(model_args, photo, plan, log_dir) if not args.skip_workers else {"skipped": "--skip-workers"}
     results["machine"]["loadavg_after"] = _loadavg()
     results["duration_s"] = round(time.perf_counter() - started, 1)
     return results
@@ -830,7 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-monolith", action="store_true", help="do not run the monolith")
     parser.add_argument("--skip-http", action="store_true", help="do not start the dashboard / measure the HTTP API")
     parser.add_argument("--dashboard-threads", type=int, help="waitress threads for the dashboard (default: the dashboard's own default)")
-    parser.add_argument("--workers-compare", action="store_true", help="also compare 1 vs 2 workers behind the broker at c=16")
+    parser.add_argument("--skip-workers", action="store_true", help="do not compare 1 vs 2 workers behind the broker at c=16")
     parser.add_argument("--limit-only", action="store_true", help="only the in-process limit (what the bench runs in a child process)")
     parser.add_argument("--json", action="store_true", help="with --limit-only: print the result as one JSON line")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING")

@@ -117,7 +117,7 @@ def fake_results(**overrides) -> dict:
         "service": {"runs": [run(1, 21.5, 25.0, 45.0, 1.0), run(16, 150.0, 300.0, 90.0, 12.0)], "rss_mb": 700.0},
         "http": {"runs": [run(1, 30.0, 35.0, 33.0, 1.0), run(16, 200.0, 600.0, 70.0, 8.0)], "rss_mb": 80.0},
         "monolith": {"runs": 1, "median_wall_ms": 4000.0, "stages_ms": {"import": 2000.0, "total": 3900.0}},
-        "workers": {"skipped": "no --workers-compare"},
+        "workers": {"skipped": "--skip-workers"},
     }
     results.update(overrides)
     return results
@@ -199,8 +199,8 @@ def test_quick_bench_writes_json_markdown_and_png(tmp_path):
     assert all(r["errors"] == 0 for r in results["service"]["runs"])
     assert results["service"]["rss_mb"] > 0
     assert results["monolith"]["median_wall_ms"] > 0
-    http = results["http"]
-    assert "skipped" in http or [r["concurrency"] for r in http["runs"]] == list(bench.HTTP_CONCURRENCY)
+    assert [r["concurrency"] for r in results["http"]["runs"]] == list(bench.HTTP_CONCURRENCY)
+    assert [(r["workers"], r["errors"]) for r in results["workers"]["runs"]] == [(1, 0), (2, 0)]
     assert len(results["targets"]) == 7
     assert "| target |" in (tmp_path / "bench-efficientnet-lite0.md").read_text()
     with Image.open(tmp_path / "bench-efficientnet-lite0.png") as image:
