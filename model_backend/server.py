@@ -97,6 +97,7 @@ class BackendServer:
         self._in_flight = 0
         self._served = 0
         self._errors = 0
+        self._counter_lock = threading.Lock()  # errors are counted from the loop and decode threads
         self._batches = 0
         self.endpoint: str | None = None
         self._broker_seen = time.monotonic()
@@ -210,7 +211,7 @@ class BackendServer:
         try:
             request = protocol.parse_request(body, max_header_bytes=self.settings.max_header_bytes)
         except BadRequest as exc:
-            self._errors += 1
+            self._count_error()
             log.info("Bad request: %s", exc.message)
             self._reply_now(envelope, protocol.encode_error(protocol.request_id_of(body), exc))
             return
@@ -221,7 +222,7 @@ class BackendServer:
             self._reply_now(envelope, protocol.encode_reply(request.id, self.info()))
             return
         if self._in_flight >= self.settings.queue_size:
-            self._errors += 1
+            self._count_error()
             error = Overloaded(f"The backend is busy ({self._in_flight} requests queued, limit {self.settings.queue_size}); try again shortly.")
             self._reply_now(envelope, protocol.encode_error(request.id, error))
             return
@@ -320,7 +321,11 @@ class BackendServer:
             self._served += 1
             self._outbox.send(job.envelope, protocol.encode_reply(job.request.id, payload))
 
+    def _count_error(self) -> None:
+        with self._counter_lock:
+            self._errors += 1
+
     def _fail(self, job: _Job, error: BackendError) -> None:
-        self._errors += 1
+        self._count_error()
         log.info("Request %s failed: %s (%s)", job.request.id, error.code, error.message)
         self._outbox.send(job.envelope, protocol.encode_error(job.request.id, error))
