@@ -21,7 +21,6 @@ import numpy as np
 from ..errors import ModelLoadError
 from ..settings import ModelSettings
 from .labels import read_labels_file
-from .preprocessing import PREPROCESSORS, check_image
 from .tf_runtime import KerasClassifier, import_keras
 
 log = logging.getLogger(__name__)
@@ -47,18 +46,16 @@ class CustomKerasClassifier(KerasClassifier):
     """A ``.keras`` model with a labels file; name = the model's path."""
 
     def __init__(self, settings: ModelSettings) -> None:
-        super().__init__()
-        self.settings = settings
         self.path = Path(settings.name).expanduser()
         self.name = str(settings.name)
         if not self.path.is_file():
             raise ModelLoadError(f"Expected a Keras model file (.keras). Received: model={str(self.path)!r}, which does not exist.")
         if settings.labels is None:
             raise ModelLoadError(f"Expected a labels file (one class name a line) for the model {self.path}. Received: labels=None; pass --labels FILE.")
-        self.class_names = read_labels_file(settings.labels)
+        super().__init__(settings, read_labels_file(settings.labels))
+        self.preprocess_mode = settings.preprocess
         if settings.weights is not None:
             log.warning("%s: ignoring weights=%r: a .keras file carries its own weights.", self.path.name, settings.weights)
-        self._preprocess = PREPROCESSORS[settings.preprocess]
         self._input_size: tuple[int, int] | None = None
         #: True when setup found logits and predict applies a softmax
         self.applies_softmax = False
@@ -68,10 +65,6 @@ class CustomKerasClassifier(KerasClassifier):
         if self._input_size is None:
             raise RuntimeError(f"Expected setup() before input_size: it is read from the model file {self.path}.")
         return self._input_size
-
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        check_image(image, self.input_size)
-        return self._preprocess(image)
 
     def build_keras_model(self) -> Any:
         keras = import_keras()
@@ -95,7 +88,7 @@ class CustomKerasClassifier(KerasClassifier):
             np.zeros((height, width, 3), dtype=np.uint8),
             np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8),
         ])
-        outputs = super().predict(np.stack([self._preprocess(image) for image in probe_images]))
+        outputs = super().predict(np.stack([self.preprocess(image) for image in probe_images]))
         if not looks_like_probabilities(outputs):
             self.applies_softmax = True
             log.info("%s: outputs are not probabilities (negative, or rows not summing to 1); applying softmax.", self.path.name)

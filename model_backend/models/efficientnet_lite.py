@@ -30,7 +30,6 @@ import numpy as np
 from ..errors import ModelLoadError
 from ..settings import ModelSettings
 from .labels import imagenet_class_names
-from .preprocessing import check_image, preprocess_torch
 from .tf_runtime import KerasClassifier, import_keras
 from .torch_legacy import read_legacy_checkpoint
 
@@ -148,23 +147,19 @@ class EfficientNetLite0(KerasClassifier):
     name = MODEL_NAME
     input_size = INPUT_SIZE
 
+    preprocess_mode = "torch"
+
     def __init__(self, settings: ModelSettings) -> None:
-        super().__init__()
-        self.settings = settings
-        self.class_names = imagenet_class_names()
+        super().__init__(settings, imagenet_class_names())
         #: where the converted weights are cached (set by setup)
         self.cache_path: Path | None = None
         #: how setup got its weights: "cache", "converted" or "random"
         self.weights_source: str | None = None
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        check_image(image, self.input_size)
-        return preprocess_torch(image)
-
     def build_keras_model(self) -> Any:
         model, weight_map = build_efficientnet_lite0(len(self.class_names))
         if self.settings.weights == "random":
-            log.warning("%s: random weights (weights='random'); timings are real, predictions are meaningless.", self.name)
+            self.warn_random_weights()
             self.weights_source = "random"
             return model
         checkpoint = Path(self.settings.weights).expanduser() if self.settings.weights else packaged_checkpoint()

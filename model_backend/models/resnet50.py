@@ -19,12 +19,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import ModelLoadError
 from ..settings import ModelSettings
 from .labels import imagenet_class_names
-from .preprocessing import check_image, preprocess_caffe
 from .tf_runtime import KerasClassifier, import_keras
 
 log = logging.getLogger(__name__)
@@ -66,20 +63,16 @@ class ResNet50(KerasClassifier):
     name = MODEL_NAME
     input_size = INPUT_SIZE
 
-    def __init__(self, settings: ModelSettings) -> None:
-        super().__init__()
-        self.settings = settings
-        self.class_names = imagenet_class_names()
+    preprocess_mode = "caffe"
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        check_image(image, self.input_size)
-        return preprocess_caffe(image)
+    def __init__(self, settings: ModelSettings) -> None:
+        super().__init__(settings, imagenet_class_names())
 
     def build_keras_model(self) -> Any:
         keras = import_keras()
         weights = self.settings.weights
         if weights == "random":
-            log.warning("%s: random weights (weights='random'); timings are real, predictions are meaningless.", self.name)
+            self.warn_random_weights()
             return keras.applications.ResNet50(weights=None)
         if weights in (None, "imagenet"):
             path = download_imagenet_weights()

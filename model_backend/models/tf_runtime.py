@@ -13,13 +13,15 @@ import logging
 import os
 import threading
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..settings import ModelSettings
 from .base import ImageClassifier
+from .preprocessing import PREPROCESSORS, check_image
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +107,26 @@ def compile_forward(model: Any, input_size: tuple[int, int]) -> Callable[[np.nda
 class KerasClassifier(ImageClassifier):
     """An :class:`ImageClassifier` whose network is a Keras model served through :func:`compile_forward`.
 
-    Subclasses implement :meth:`build_keras_model` (build and load weights) and
-    ``preprocess``; ``setup()`` compiles the forward pass and ``predict`` checks
-    the batch and runs it.
+    Subclasses set ``preprocess_mode`` (a key of :data:`~.preprocessing.PREPROCESSORS`)
+    and implement :meth:`build_keras_model` (build and load weights); ``setup()``
+    compiles the forward pass and ``predict`` checks the batch and runs it.
     """
 
-    def __init__(self) -> None:
+    #: which numpy preprocessing the network expects (raw, unit, tf, caffe, torch)
+    preprocess_mode: str
+
+    def __init__(self, settings: ModelSettings, class_names: Sequence[str]) -> None:
+        self.settings = settings
+        self.class_names = class_names
         self.model: Any = None
         self._forward: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        check_image(image, self.input_size)
+        return PREPROCESSORS[self.preprocess_mode](image)
+
+    def warn_random_weights(self) -> None:
+        log.warning("%s: random weights (weights='random'); timings are real, predictions are meaningless.", self.name)
 
     @abstractmethod
     def build_keras_model(self) -> Any:
