@@ -34,6 +34,7 @@ import zmq
 from . import __version__, protocol
 from .errors import BackendUnavailable, BadRequest, NotReady, Overloaded
 from .settings import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND, BrokerSettings, SettingsError
+from .sockets import drain
 
 log = logging.getLogger(__name__)
 
@@ -114,33 +115,30 @@ class Broker:
     # -- workers -------------------------------------------------------------------
 
     def _from_workers(self) -> None:
-        for _ in range(1024):
-            try:
-                frames = self._back.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self._back):
             identity, rest = frames[0], frames[1:]
-            worker = self._workers.get(identity)
-            if rest and rest[0] == protocol.WORKER_READY:
+            if not rest:
+                continue
+            if rest[0] == protocol.WORKER_READY:
                 self._register(identity, rest[1] if len(rest) > 1 else b"{}")
                 continue
-            if worker is None:
-                if rest and rest[0] == protocol.WORKER_HEARTBEAT:
-                    # A worker we dropped (or from before a broker restart): ask it to register again.
-                    self._send_to_worker(identity, [protocol.WORKER_READY])
-                    continue
-            else:
-                worker.expires = time.monotonic() + self._liveness_s()
-            if not rest or rest[0] == protocol.WORKER_HEARTBEAT:
+            worker = self._workers.get(identity)
+            if worker is None and rest[0] == protocol.WORKER_HEARTBEAT:
+                # A worker we dropped (or from before a broker restart): ask it to register again.
+                self._send_to_worker(identity, [protocol.WORKER_READY])
                 continue
-            # A reply: [client envelope..., reply]
-            envelope, reply = rest[:-1], rest[-1]
             if worker is not None:
-                key = (tuple(envelope), _reply_id(reply))
-                worker.in_flight.pop(key, None)
-            self._front.send_multipart(envelope + [reply])
-            self._served += 1
-        self._dispatch()
+                worker.expires = time.monotonic() + self._liveness_s()
+            if rest[0] != protocol.WORKER_HEARTBEAT:
+                self._forward_reply(worker, envelope=rest[:-1], reply=rest[-1])
+        self._dispatch()  # replies freed capacity: hand waiting requests out now
+
+    def _forward_reply(self, worker: _Worker | None, envelope: list[bytes], reply: bytes) -> None:
+        """A worker's reply goes to its client (also a late one from a dropped worker)."""
+        if worker is not None:
+            worker.in_flight.pop((tuple(envelope), _reply_id(reply)), None)
+        self._front.send_multipart(envelope + [reply])
+        self._served += 1
 
     def _register(self, identity: bytes, payload: bytes) -> None:
         try:
@@ -189,16 +187,13 @@ class Broker:
     # -- clients -------------------------------------------------------------------
 
     def _from_clients(self) -> None:
-        for _ in range(1024):
-            try:
-                frames = self._front.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        for frames in drain(self._front):
             envelope, body = protocol.split_envelope(frames)
-            if body and _op_of(body) in (protocol.OP_PING, protocol.OP_INFO):
+            header = protocol.peek_header(body)
+            if header.get("op") in (protocol.OP_PING, protocol.OP_INFO):
                 self._answer_locally(envelope, body)
                 continue
-            request_id = protocol.request_id_of(body) if body else None
+            request_id = protocol.request_id_of(header)
             if len(self._waiting) >= self.settings.queue_size:
                 error = Overloaded(f"All workers are busy and {len(self._waiting)} requests are waiting; try again shortly.")
                 self._front.send_multipart(envelope + [protocol.encode_error(request_id, error)])
@@ -222,8 +217,6 @@ class Broker:
     def _dispatch(self) -> None:
         while self._waiting:
             if not self._workers:
-                if not self._waiting:
-                    return
                 # No worker at all: answer instead of letting requests wait for one that may never come.
                 while self._waiting:
                     pending = self._waiting.popleft()
@@ -273,14 +266,6 @@ class Broker:
             }
         )
         return base
-
-
-def _op_of(body: list[bytes]) -> str | None:
-    try:
-        header = json.loads(body[0][: protocol.MAX_HEADER_BYTES].decode("utf-8"))
-        return header.get("op") if isinstance(header, dict) else None
-    except Exception:  # noqa: BLE001 - malformed: the worker (or parse_request) will say why
-        return None
 
 
 def _reply_id(reply: bytes) -> str | None:

@@ -107,14 +107,23 @@ def parse_request(body: list[bytes], *, max_header_bytes: int = MAX_HEADER_BYTES
     return Request(id=request_id, op=op, top_k=top_k, image=body[1])
 
 
-def request_id_of(body: list[bytes]) -> str | None:
-    """Best-effort id of a request that failed validation, so the error reply can still be matched."""
+def peek_header(body: list[bytes]) -> dict:
+    """Best-effort look at a request's header without validating it ({} when unreadable).
+
+    For routing (the broker) and for matching an error reply to a malformed request.
+    """
     try:
         header = json.loads(body[0][:MAX_HEADER_BYTES].decode("utf-8"))
-        request_id = header.get("id") if isinstance(header, dict) else None
-        return request_id if isinstance(request_id, str) and len(request_id) <= MAX_ID_CHARS else None
-    except Exception:  # noqa: BLE001 - anything malformed simply has no id
-        return None
+    except (IndexError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
+def request_id_of(body: list[bytes] | dict) -> str | None:
+    """The id of a request (its body frames or a peeked header), when it is a usable id."""
+    header = body if isinstance(body, dict) else peek_header(body)
+    request_id = header.get("id")
+    return request_id if isinstance(request_id, str) and len(request_id) <= MAX_ID_CHARS else None
 
 
 def encode_reply(request_id: str | None, payload: dict) -> bytes:

@@ -36,6 +36,7 @@ from .errors import BackendError, BadRequest, InternalError, Overloaded
 from .imaging import decode_image
 from .models.base import ImageClassifier
 from .settings import ServerSettings
+from .sockets import drain
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +166,7 @@ class BackendServer:
 
     def _receive_requests(self) -> None:
         # Take what is waiting now (bounded), so replies are not starved.
-        for _ in range(256):
-            try:
-                frames = self._front.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
+        for frames in drain(self._front, limit=256):
             if self.is_worker and len(frames) == 1 and frames[0] in (protocol.WORKER_HEARTBEAT, protocol.WORKER_READY):
                 self._broker_seen = time.monotonic()
                 if frames[0] == protocol.WORKER_READY:  # the broker does not know us (it restarted)
@@ -195,11 +192,7 @@ class BackendServer:
             self._send_ready()
 
     def _forward_replies(self) -> None:
-        for _ in range(1024):
-            try:
-                frames = self._replies.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self._replies):
             self._in_flight -= 1
             self._front.send_multipart(frames)
 

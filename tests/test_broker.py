@@ -133,3 +133,25 @@ def test_ping_cli_waits_until_a_worker_has_joined(broker):
     broker.add_worker()
     out, _ = waiting.communicate(timeout=40)
     assert waiting.returncode == 0 and '"ready": true' in out
+
+
+def test_requests_beyond_worker_capacity_wait_in_the_broker_and_are_all_answered(broker):
+    broker.add_worker(delay=0.02)  # capacity 2 x max_batch 4 = 8 requests at a time
+    broker.wait_for_workers(1)
+    outcomes: list[bool] = []
+    lock = threading.Lock()
+
+    def load(offset: int) -> None:
+        with broker.client(timeout_ms=5000, retries=0) as client:
+            for i in range(5):
+                shade = (i + offset) % 16
+                ok = client.classify(shade_png(shade))["predictions"][0]["index"] == shade
+                with lock:
+                    outcomes.append(ok)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == 100 and all(outcomes)
