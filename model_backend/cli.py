@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -23,8 +24,6 @@ from .errors import BackendError
 from .settings import ClientSettings, ModelSettings, ServerSettings, SettingsError
 
 log = logging.getLogger("model_backend")
-
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +96,6 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_settings_from(args: argparse.Namespace) -> ModelSettings:
     """Model flags, else WARMSERVE_MODEL / _WEIGHTS / _LABELS / _PREPROCESS / _CACHE_DIR, else defaults."""
-    environ = settings_module.os.environ
     prefix = settings_module.ENV_PREFIX
     chosen = {
         "name": (getattr(args, "model", None), "MODEL"),
@@ -108,7 +106,7 @@ def model_settings_from(args: argparse.Namespace) -> ModelSettings:
     }
     values: dict = {}
     for field_name, (flag_value, env_name) in chosen.items():
-        value = flag_value if flag_value is not None else environ.get(prefix + env_name)
+        value = flag_value if flag_value is not None else os.environ.get(prefix + env_name)
         if value is not None:
             values[field_name] = Path(value).expanduser() if field_name in ("labels", "cache_dir") else value
     return ModelSettings(**values)

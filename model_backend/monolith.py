@@ -41,41 +41,39 @@ def _process_age_ms() -> float:
 def classify_once(image_path: Path, model_args: argparse.Namespace, top_k: int = 5) -> dict:
     """Everything a monolith request does, timed stage by stage."""
     from .cli import model_settings_from
-    from .errors import BackendError
     from .imaging import decode_image
 
     startup_ms = _process_age_ms()
-    timings: dict[str, float] = {}
+    model_settings = model_settings_from(model_args)  # bad flags fail before seconds of TensorFlow
     try:
         data = image_path.read_bytes()
     except OSError as exc:
         raise FileNotFoundError(f"Cannot read {image_path}: {exc.strerror}") from None
 
     started = time.perf_counter()
-    import tensorflow  # noqa: F401 - the import is the point: it is what the monolith pays per request
+    from .models.tf_runtime import configure_tensorflow, import_tensorflow
 
+    import_tensorflow()  # the import is the point: it is what the monolith pays per request
     from .models import build_model
-    from .models.tf_runtime import configure_tensorflow
 
     configure_tensorflow(0, 0)
     imported = time.perf_counter()
-    model = build_model(model_settings_from(model_args))
+    model = build_model(model_settings)
     model.setup()
     loaded = time.perf_counter()
-    try:
-        array = model.preprocess(decode_image(data, model.input_size))
-    except BackendError:
-        raise
+    array = model.preprocess(decode_image(data, model.input_size))
     preprocessed = time.perf_counter()
     probabilities = model.predict(array[None])
     inferred = time.perf_counter()
 
-    timings["startup"] = startup_ms
-    timings["import"] = (imported - started) * 1000.0
-    timings["model_load"] = (loaded - imported) * 1000.0
-    timings["preprocess"] = (preprocessed - loaded) * 1000.0
-    timings["inference"] = (inferred - preprocessed) * 1000.0
-    timings["total"] = startup_ms + (inferred - started) * 1000.0
+    timings = {
+        "startup": startup_ms,
+        "import": (imported - started) * 1000.0,
+        "model_load": (loaded - imported) * 1000.0,
+        "preprocess": (preprocessed - loaded) * 1000.0,
+        "inference": (inferred - preprocessed) * 1000.0,
+        "total": startup_ms + (inferred - started) * 1000.0,
+    }
     return {
         "model": model.name,
         "image": str(image_path),
