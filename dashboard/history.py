@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 SERVICE = "service"
@@ -234,14 +236,9 @@ def record_monolith_run(db_path, image_name: str, result: dict) -> None:
 
 
 def percentile(values: list[float], p: float) -> float | None:
-    """The p-th percentile with linear interpolation (numpy's default); None for no values."""
-    clean = sorted(v for v in values if v is not None and not math.isnan(v))
-    if not clean:
-        return None
-    rank = (len(clean) - 1) * p / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(clean) - 1)
-    return clean[low] + (clean[high] - clean[low]) * (rank - low)
+    """The p-th percentile (numpy's linear interpolation), ignoring missing values; None for no values."""
+    clean = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.percentile(clean, p)) if clean else None
 
 
 def speedup(monolith_p50: float | None, service_p50: float | None) -> float | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from model_backend.settings import DEFAULT_ADDRESS, ClientSettings, SettingsError
+from model_backend.settings import DEFAULT_ADDRESS, ClientSettings, SettingsError, parse_env_value
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -117,7 +117,7 @@ def settings_from(flags: Mapping[str, object] | None = None, environ: Mapping[st
     for suffix, (name, kind) in _ENV_FIELDS.items():
         raw = environ.get(ENV_PREFIX + suffix)
         if raw is not None and raw != "":
-            values[name] = _coerce(ENV_PREFIX + suffix, raw, kind)
+            values[name] = parse_env_value(ENV_PREFIX + suffix, raw, kind)
     if "max_upload_mb" in values:
         values["max_image_bytes"] = int(values.pop("max_upload_mb") * MIB)
     if flags.get("max_upload_mb") is not None:
@@ -184,24 +184,6 @@ _ENV_FIELDS = {
     "AUTH_FILE": ("auth_file", str),
     "SECRET_KEY": ("secret_key", str),
 }
-
-
-def _coerce(env_name: str, raw: str, kind: type) -> object:
-    try:
-        if kind is bool:
-            lowered = raw.strip().lower()
-            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise ValueError(raw)
-            return lowered in ("1", "true", "yes", "on")
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if kind is Path:
-            return Path(raw)
-        return raw
-    except ValueError:
-        raise SettingsError(f"Expected {env_name} to be a {kind.__name__}. Received: {raw!r}") from None
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

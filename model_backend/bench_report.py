@@ -30,6 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 PASS, MISS, SKIP = "PASS", "MISS", "SKIP"
 
 #: reply timing stages the backend reports, in pipeline order
@@ -40,17 +42,12 @@ STAGES = ("queue", "decode", "preprocess", "inference", "total")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between closest ranks (numpy's default)."""
+    """The q-th percentile (0..100), numpy's linear interpolation, with clear errors for no values or a bad q."""
     if not values:
         raise ValueError("Expected at least one value to take a percentile of. Received: an empty sequence")
     if not 0 <= q <= 100:
         raise ValueError(f"Expected a percentile between 0 and 100. Received: q={q!r}")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+    return float(np.percentile(values, q))
 
 
 def summarize_load(latencies_ms: Sequence[float], wall_s: float, batch_sizes: Sequence[int] = (), errors: int = 0) -> dict:

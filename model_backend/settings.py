@@ -136,6 +136,9 @@ class BrokerSettings:
         _check_range("retries", self.retries, 0, 10)
 
 
+_FIELD_TYPES = {"bool": bool, "int": int, "float": float}
+
+
 def env_overrides(cls: type, prefix: str = ENV_PREFIX) -> dict:
     """Values for ``cls``'s scalar fields found in the environment (``WARMSERVE_MAX_BATCH=32``)."""
     values: dict = {}
@@ -143,26 +146,24 @@ def env_overrides(cls: type, prefix: str = ENV_PREFIX) -> dict:
         raw = os.environ.get(prefix + f.name.upper())
         if raw is None or f.name == "model":
             continue
-        values[f.name] = _coerce(f.name, raw, f.type)
+        kind = _FIELD_TYPES.get(str(f.type).split(" ")[0], str)  # annotations are strings here
+        values[f.name] = parse_env_value(prefix + f.name.upper(), raw, kind)
     return values
 
 
-def _coerce(name: str, raw: str, annotation: object) -> object:
-    kind = str(annotation)
+def parse_env_value(env_name: str, raw: str, kind: type) -> object:
+    """An environment variable's text as ``kind`` (bool, int, float, Path or str); SettingsError if it is not."""
     try:
-        if kind.startswith("bool"):
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        if kind in (int, float, Path):
+            return kind(raw)
+        return raw
     except ValueError:
-        raise SettingsError(f"Expected {ENV_PREFIX}{name.upper()} to be a {kind}. Received: {raw!r}") from None
-    return raw
+        raise SettingsError(f"Expected {env_name} to be a {kind.__name__}. Received: {raw!r}") from None
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
