@@ -18,6 +18,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -40,8 +41,9 @@ class Upload:
     data: bytes
     source: str = "upload"
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Hashed once: the result, the history row and the kept file all use it."""
         return hashlib.sha256(self.data).hexdigest()
 
 
