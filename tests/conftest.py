@@ -21,6 +21,9 @@ import pytest
 
 from model_backend.settings import ClientSettings
 
+#: the dashboard fixtures and the dash_duo browser-options hook
+pytest_plugins = ["tests.conftest_dash"]
+
 ROOT = Path(__file__).resolve().parent.parent
 READY_PATTERN = re.compile(r"Backend ready on (\S+)")
 START_TIMEOUT_S = 240
@@ -121,4 +124,3 @@ def backend(tmp_path_factory) -> BackendProcess:
     yield running
     code = stop_backend(running)
     assert code == 0, f"backend exited with {code}:\n{running.log_text()[-3000:]}"
-from tests.conftest_dash import *  # noqa: E402,F401,F403 - dashboard fixtures and the browser options hook
