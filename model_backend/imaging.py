@@ -18,14 +18,11 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import BadImage, TooLarge
 
-# Never accept truncated data silently.
-from PIL import ImageFile
-
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept truncated data silently
 
 _WHITE = (255, 255, 255)
 
