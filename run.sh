@@ -9,6 +9,7 @@
 #   ./run.sh classify IMAGE...   classify with a running backend (top-5 + round-trip time)
 #   ./run.sh monolith IMAGE      one request the old way (fresh process), JSON timings
 #   ./run.sh bench [ARGS]    the benchmark (python -m model_backend.bench ARGS)
+#   ./run.sh faults [ARGS]   the load-and-fault run (python -m tools.fault_run ARGS)
 #
 # Options for the default command: --host H, --port P (dashboard), --debug (Flask dev server),
 # --model NAME|FILE.keras, --weights FILE, --labels FILE (backend), --workers N (N workers behind a broker).
@@ -68,7 +69,7 @@ serve_all() {
             --debug) debug="--debug"; shift ;;
             --workers) workers="$2"; shift 2 ;;
             --model|--weights|--labels|--preprocess|--max-batch|--max-wait-ms) backend_args+=("$1" "$2"); shift 2 ;;
-            -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+            -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
             *) say "unknown option: $1 (see ./run.sh --help)"; exit 2 ;;
         esac
     done
@@ -126,6 +127,7 @@ case "$command" in
     monolith)  ensure_venv; exec "$PY" -m model_backend.monolith "$@" ;;
     broker)    ensure_venv; exec "$PY" -m model_backend broker "$@" ;;
     bench)     ensure_venv; exec "$PY" -m model_backend.bench "$@" ;;
-    -h|help)   sed -n '2,16p' "$0" ;;
+    faults)    ensure_venv; exec "$PY" -m tools.fault_run "$@" ;;
+    -h|help)   awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" ;;
     *) say "unknown command: $command (see ./run.sh help)"; exit 2 ;;
 esac
