@@ -1,4 +1,4 @@
-"""Command line: ``python -m model_backend serve | classify | ping | info | broker``.
+"""Command line: ``python -m model_backend serve | classify | ping | info | broker | keys``.
 
 ``serve`` loads the model once, warms it up, binds and serves until SIGINT or
 SIGTERM. ``classify IMAGE...`` sends images to a running backend and prints
@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import keys_command, security
 from . import settings as settings_module
 from .errors import BackendError
 from .settings import ClientSettings, ModelSettings, ServerSettings, SettingsError
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads (0 = all cores)")
     serve.add_argument("--inter-op-threads", type=int, help="TensorFlow inter-op threads (default 1)")
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    security.add_arguments(serve)
     serve.set_defaults(handler=run_serve)
 
     classify = commands.add_parser("classify", help="classify images with a running backend, printing top-5 and round-trip time")
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(handler=run_classify)
 
     commands.add_parser("broker", help="several workers behind one address (see `broker --help`)", add_help=False)
+    keys_command.add_parser(commands)
 
     for name, helptext in (("ping", "is a backend up and ready?"), ("info", "what is the backend serving?")):
         sub = commands.add_parser(name, help=helptext)
@@ -92,6 +95,7 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help=f"backend or broker endpoint (default {settings_module.DEFAULT_ADDRESS})")
     parser.add_argument("--timeout-ms", type=int, help="reply timeout per attempt (default 5000)")
     parser.add_argument("--retries", type=int, help="attempts after a timeout (default 1)")
+    security.add_arguments(parser)
 
 
 def model_settings_from(args: argparse.Namespace) -> ModelSettings:
@@ -127,6 +131,8 @@ def server_settings_from(args: argparse.Namespace) -> ServerSettings:
         "inter_op_threads": args.inter_op_threads,
         "log_level": args.log_level,
         "heartbeat_ms": args.heartbeat_ms,
+        "keys_dir": args.keys_dir,
+        "insecure": args.insecure,
     }
     values.update({key: value for key, value in flags.items() if value is not None})
     return ServerSettings(model=model_settings_from(args), **values)
@@ -134,7 +140,8 @@ def server_settings_from(args: argparse.Namespace) -> ServerSettings:
 
 def client_settings_from(args: argparse.Namespace) -> ClientSettings:
     values = settings_module.env_overrides(ClientSettings)
-    flags = {"address": args.address, "timeout_ms": args.timeout_ms, "retries": args.retries}
+    flags = {"address": args.address, "timeout_ms": args.timeout_ms, "retries": args.retries,
+             "keys_dir": args.keys_dir, "insecure": args.insecure}
     values.update({key: value for key, value in flags.items() if value is not None})
     return ClientSettings(**values)
 
@@ -165,8 +172,10 @@ def run_serve(args: argparse.Namespace) -> int:
     except BackendError as exc:
         log.error("%s", exc.message)
         return 1
-    if service is None:  # stopped during start-up
-        return 0
+    if service is None:  # stopped during start-up: exit now, not after the loader thread (deep in TensorFlow)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
     service.serve(stop)
     return 0
 

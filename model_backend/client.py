@@ -12,7 +12,12 @@ the call raises :class:`BackendUnavailable` at once; when the backend takes
 longer than ``timeout_ms`` to reply, the socket is closed with linger 0, a
 fresh one is made and the request is resent, up to ``retries`` more times,
 then :class:`BackendTimeout` is raised. Error replies become the typed errors
-of :mod:`model_backend.errors`.
+of :mod:`model_backend.errors`. A reply that is not a valid reply frame (or is
+larger than ``protocol.MAX_REPLY_BYTES``, which cuts the connection before it
+is buffered) raises :class:`BadReply` and that socket is thrown away.
+
+A retry resends the same request id, so the backend (or broker) answers a
+request still in flight once instead of doing the work twice.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import uuid
 import zmq
 
 from . import protocol
+from . import security
 from .errors import BackendTimeout, BackendUnavailable
+from .sockets import limit_inbound
 from .settings import ClientSettings
 
 log = logging.getLogger(__name__)
@@ -110,7 +117,11 @@ class BackendClient:
             except zmq.Again:
                 self._discard(sock)
                 raise BackendUnavailable(f"The model backend at {address} is not accepting requests.") from None
-            reply = self._await_reply(sock, request_id, timeout_ms)
+            try:
+                reply = self._await_reply(sock, request_id, timeout_ms)
+            except BaseException:  # BadReply (or an interrupt): this socket is not used again
+                self._discard(sock)
+                raise
             if reply is not None:
                 self._checkin(sock)
                 return protocol.raise_for_error(reply)
@@ -144,10 +155,12 @@ class BackendClient:
             if self._idle:
                 return self._idle.pop()
         sock = self._context.socket(zmq.DEALER)
+        security.secure_client(sock, self.settings.keys_dir, security.CLIENT)  # CURVE when a keys folder is set
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        limit_inbound(sock, protocol.MAX_REPLY_BYTES)
         sock.connect(self.settings.address)
         return sock
 

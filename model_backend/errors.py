@@ -72,6 +72,13 @@ class BackendUnavailable(BackendError):
     http_status = 503
 
 
+class BadReply(BackendError):
+    """The backend (or something at its address) sent a reply that is not a valid reply frame."""
+
+    code = "bad_reply"
+    http_status = 502
+
+
 class BackendTimeout(BackendError):
     """The backend accepted the request but did not reply in time (after retries)."""
 
@@ -102,6 +109,7 @@ _BY_CODE = {
         NotReady,
         InternalError,
         BackendUnavailable,
+        BadReply,
         BackendTimeout,
         ModelLoadError,
         CheckpointRefused,

@@ -11,17 +11,33 @@ same envelope plus one JSON frame:
 
     {"v": 1, "id": ..., "ok": true, ...}  or  {"v": 1, "id": ..., "ok": false, "error": {"code", "message"}}
 
-Nothing on the wire is trusted: :func:`parse_request` checks every field and
-raises :class:`~model_backend.errors.BadRequest` with a message that says what
-was expected and what was received. Never pickle.
+Between a worker and the broker every message, both ways, starts with an empty
+delimiter, the tag :data:`WORKER_PROTOCOL` and one command frame (the framing
+of the ZeroMQ guide's Majordomo protocol), so client traffic and worker control
+can never pass for each other:
+
+    READY      worker -> broker   [JSON: capacity, model, pid, ...]    (see parse_worker_ready)
+    HEARTBEAT  both ways          []
+    REQUEST    broker -> worker   [token, header, image...]             (the client's envelope stays in the broker)
+    REPLY      worker -> broker   [token, reply]
+    DISCONNECT both ways          []   (broker: "register again"; worker: "I am leaving")
+
+Nothing on the wire is trusted. Every JSON frame goes through one loader,
+:func:`load_json_object`, which bounds the size, refuses NaN/Infinity and
+turns *every* failure (deep nesting, invalid UTF-8, huge numbers...) into the
+caller's typed error: :class:`~model_backend.errors.BadRequest` for what
+clients and workers send, :class:`~model_backend.errors.BadReply` for what a
+backend sends back. Messages say what was expected and what was received.
+Never pickle.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
-from .errors import BackendError, BadRequest, error_from_code
+from .errors import BackendError, BadReply, BadRequest, error_from_code
 
 VERSION = 1
 OP_CLASSIFY = "classify"
@@ -33,10 +49,33 @@ MAX_HEADER_BYTES = 4096
 MAX_ID_CHARS = 128
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 100
+#: largest reply frame a client (or the broker, from a worker) accepts
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+#: most frames a request may have: routing hops + delimiter + header + image
+MAX_REQUEST_FRAMES = 16
+#: least slack on top of the image limit in a frame size limit (see frame_limit)
+FRAME_SLACK_BYTES = 1024 * 1024
 
-# Broker <-> worker signalling (the load-balancing broker, see broker.py).
-WORKER_READY = b"\x01"
-WORKER_HEARTBEAT = b"\x02"
+# -- the worker <-> broker link (Majordomo-style framing) ---------------------------
+WORKER_PROTOCOL = b"WSW01"
+W_READY = b"READY"
+W_HEARTBEAT = b"HEARTBEAT"
+W_REQUEST = b"REQUEST"
+W_REPLY = b"REPLY"
+W_DISCONNECT = b"DISCONNECT"
+WORKER_COMMANDS = (W_READY, W_HEARTBEAT, W_REQUEST, W_REPLY, W_DISCONNECT)
+MAX_READY_BYTES = 16 * 1024
+MAX_TOKEN_BYTES = 64
+MAX_WORKER_CAPACITY = 4096
+
+
+def frame_limit(max_image_bytes: int) -> int:
+    """The largest frame a request may have (ZMQ_MAXMSGSIZE): the image limit plus a quarter (at least 1 MiB).
+
+    An image a little over the limit still arrives and gets a typed ``too_large``
+    reply; a frame far larger cuts its sender off before it is buffered.
+    """
+    return max_image_bytes + max(FRAME_SLACK_BYTES, max_image_bytes // 4)
 
 
 @dataclass(frozen=True)
@@ -47,6 +86,40 @@ class Request:
     op: str
     top_k: int = DEFAULT_TOP_K
     image: bytes | None = None
+
+
+# -- one loader for every untrusted JSON frame ------------------------------------------
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def load_json_object(raw: bytes, *, max_bytes: int, what: str = "frame", error: type[BackendError] = BadRequest) -> dict:
+    """Parse one untrusted frame as a JSON object; raise only ``error`` (BadRequest by default).
+
+    Bounded before parsing; rejects invalid UTF-8, NaN/Infinity, out-of-range
+    floats, over-long integers, nesting deep enough to exhaust the stack, and
+    anything that is not an object.
+    """
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise error(f"Expected the {what} to be bytes. Received: {type(raw).__name__}")
+    if len(raw) > max_bytes:
+        raise error(f"Expected a {what} of at most {max_bytes} bytes. Received: {len(raw)} bytes")
+    try:
+        value = json.loads(bytes(raw).decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError, OverflowError, TypeError, MemoryError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise error(f"Expected the {what} to be a UTF-8 JSON object. Received: invalid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(value, dict):
+        raise error(f"Expected the {what} to be a JSON object. Received: {type(value).__name__}")
+    return value
 
 
 def encode_request(request_id: str, op: str, *, top_k: int = DEFAULT_TOP_K, image: bytes | None = None) -> list[bytes]:
@@ -74,49 +147,42 @@ def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
 
 
 def parse_request(body: list[bytes], *, max_header_bytes: int = MAX_HEADER_BYTES) -> Request:
-    """Validate the body frames of a request; raise BadRequest saying what is wrong."""
+    """Validate the body frames of a request; raise BadRequest (only) saying what is wrong."""
     if not body:
         raise BadRequest("Expected a JSON header frame. Received: no frames")
-    raw_header = body[0]
-    if len(raw_header) > max_header_bytes:
-        raise BadRequest(f"Expected a header of at most {max_header_bytes} bytes. Received: {len(raw_header)} bytes")
-    try:
-        header = json.loads(raw_header.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"Expected the first frame to be a UTF-8 JSON object. Received: invalid JSON ({exc.__class__.__name__})") from None
-    if not isinstance(header, dict):
-        raise BadRequest(f"Expected the header to be a JSON object. Received: {type(header).__name__}")
+    header = load_json_object(body[0], max_bytes=max_header_bytes, what="header")
     version = header.get("v")
-    if version != VERSION:
-        raise BadRequest(f"Expected protocol version v={VERSION}. Received: v={version!r}")
+    if type(version) is not int or version != VERSION:
+        raise BadRequest(f"Expected protocol version v={VERSION}. Received: v={_short(version)}")
     request_id = header.get("id")
     if not isinstance(request_id, str) or not request_id or len(request_id) > MAX_ID_CHARS:
         raise BadRequest(f"Expected id to be a non-empty string of at most {MAX_ID_CHARS} characters. Received: id={_short(request_id)}")
     op = header.get("op")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise BadRequest(f"Expected op to be one of {', '.join(OPS)}. Received: op={_short(op)}")
     if op != OP_CLASSIFY:
         if len(body) != 1:
             raise BadRequest(f"Expected a single header frame for op={op}. Received: {len(body)} frames")
         return Request(id=request_id, op=op)
     top_k = header.get("top_k", DEFAULT_TOP_K)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+    if type(top_k) is not int or not 1 <= top_k <= MAX_TOP_K:
         raise BadRequest(f"Expected top_k to be an integer from 1 to {MAX_TOP_K}. Received: top_k={_short(top_k)}")
     if len(body) != 2:
         raise BadRequest(f"Expected 2 frames for classify (header, image bytes). Received: {len(body)} frames")
-    return Request(id=request_id, op=op, top_k=top_k, image=body[1])
+    return Request(id=request_id, op=op, top_k=top_k, image=bytes(body[1]))
 
 
 def peek_header(body: list[bytes]) -> dict:
     """Best-effort look at a request's header without validating it ({} when unreadable).
 
-    For routing (the broker) and for matching an error reply to a malformed request.
+    For matching an error reply to a malformed request. Never raises.
     """
-    try:
-        header = json.loads(body[0][:MAX_HEADER_BYTES].decode("utf-8"))
-    except (IndexError, UnicodeDecodeError, json.JSONDecodeError):
+    if not body:
         return {}
-    return header if isinstance(header, dict) else {}
+    try:
+        return load_json_object(body[0], max_bytes=MAX_HEADER_BYTES, what="header")
+    except BadRequest:
+        return {}
 
 
 def request_id_of(body: list[bytes] | dict) -> str | None:
@@ -138,14 +204,18 @@ def encode_error(request_id: str | None, error: BackendError) -> bytes:
     return json.dumps({"v": VERSION, "id": request_id, "ok": False, "error": error.to_wire()}, separators=(",", ":")).encode()
 
 
-def decode_reply(frame: bytes) -> dict:
-    """Parse a reply frame (client side). Error replies are returned as dicts; see :func:`raise_for_error`."""
-    try:
-        reply = json.loads(frame.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("Expected a JSON reply from the backend. Received: undecodable bytes") from None
-    if not isinstance(reply, dict) or "ok" not in reply:
-        raise BadRequest("Expected a reply object with an 'ok' field. Received: something else")
+def decode_reply(frame: bytes, *, max_bytes: int = MAX_REPLY_BYTES) -> dict:
+    """Parse a reply frame (client side); raise only BadReply. Error replies are returned as dicts (see raise_for_error)."""
+    reply = load_json_object(frame, max_bytes=max_bytes, what="reply from the backend", error=BadReply)
+    if type(reply.get("ok")) is not bool:
+        raise BadReply(f"Expected a reply object with a boolean 'ok' field. Received: ok={_short(reply.get('ok'))}")
+    reply_id = reply.get("id")
+    if reply_id is not None and not isinstance(reply_id, str):
+        raise BadReply(f"Expected the reply id to be a string or null. Received: id={_short(reply_id)}")
+    if not reply["ok"]:
+        error = reply.get("error")
+        if not isinstance(error, dict) or not isinstance(error.get("code"), str) or not isinstance(error.get("message"), str):
+            raise BadReply(f"Expected an error reply to carry {{'code': str, 'message': str}}. Received: error={_short(error)}")
     return reply
 
 
@@ -153,10 +223,116 @@ def raise_for_error(reply: dict) -> dict:
     """Return ``reply`` when ok, else raise the typed error it carries."""
     if reply.get("ok"):
         return reply
-    error = reply.get("error") or {}
+    error = reply.get("error")
+    error = error if isinstance(error, dict) else {}
     raise error_from_code(str(error.get("code", "internal")), str(error.get("message", "unknown backend error")))
 
 
+# -- the worker <-> broker link ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerMessage:
+    """One validated worker-link message: its command and the frames after it."""
+
+    command: bytes
+    frames: tuple[bytes, ...] = ()
+
+
+def encode_worker_message(command: bytes, *frames: bytes) -> list[bytes]:
+    """``[b"", WORKER_PROTOCOL, command, *frames]``: what a worker's DEALER or the broker (after the identity) sends."""
+    if command not in WORKER_COMMANDS:
+        raise ValueError(f"Expected a worker command from {WORKER_COMMANDS}. Received: {command!r}")
+    return [b"", WORKER_PROTOCOL, command, *frames]
+
+
+def parse_worker_message(frames: list[bytes], *, sender: str) -> WorkerMessage:
+    """Validate a worker-link message (without the broker's identity frame); raise only BadRequest.
+
+    ``sender`` is "worker" (checked by the broker) or "broker" (checked by a
+    worker): each side accepts only the commands its peer may send, each with
+    its exact frame count.
+    """
+    if len(frames) < 3 or frames[0] != b"" or frames[1] != WORKER_PROTOCOL:
+        head = [bytes(frame[:16]) for frame in frames[:3]]
+        raise BadRequest(f"Expected a worker-link message [b'', {WORKER_PROTOCOL!r}, command, ...]. Received: {_short(head)}")
+    command, rest = bytes(frames[2]), tuple(frames[3:])
+    if sender == "worker":
+        allowed = {W_READY: (1, 1), W_HEARTBEAT: (0, 0), W_REPLY: (2, 2), W_DISCONNECT: (0, 0)}
+    else:
+        allowed = {W_HEARTBEAT: (0, 0), W_REQUEST: (2, MAX_REQUEST_FRAMES), W_DISCONNECT: (0, 0)}
+    if command not in allowed:
+        raise BadRequest(f"Expected a {sender} command from {sorted(allowed)}. Received: {_short(command)}")
+    low, high = allowed[command]
+    if not low <= len(rest) <= high:
+        raise BadRequest(f"Expected {low}..{high} frames after {command.decode()}. Received: {len(rest)}")
+    if command in (W_REQUEST, W_REPLY) and not 0 < len(rest[0]) <= MAX_TOKEN_BYTES:
+        raise BadRequest(f"Expected a request token of 1..{MAX_TOKEN_BYTES} bytes. Received: {len(rest[0])} bytes")
+    return WorkerMessage(command, rest)
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    """What the broker keeps from a worker's READY: only the fields it uses, each type-checked."""
+
+    capacity: int = 1
+    model: str | None = None
+    pid: int | None = None
+    input_size: tuple[int, int] | None = None
+    num_classes: int | None = None
+    max_batch: int | None = None
+    max_wait_ms: float | None = None
+    max_image_bytes: int | None = None
+    decode_threads: int | None = None
+
+    def static_info(self) -> dict:
+        """The model and batching facts the broker's info() passes on (JSON-ready)."""
+        names = ("input_size", "num_classes", "max_batch", "max_wait_ms", "max_image_bytes", "decode_threads")
+        values = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if "input_size" in values:
+            values["input_size"] = list(values["input_size"])
+        return values
+
+
+_READY_INTS = {"pid": (0, 1 << 31), "num_classes": (1, 1 << 24), "max_batch": (1, 1 << 20), "max_image_bytes": (1, 1 << 40), "decode_threads": (1, 4096)}
+
+
+def parse_worker_ready(payload: bytes) -> WorkerReady:
+    """Validate a READY payload; raise only BadRequest. Unknown keys are ignored; known ones must have their type."""
+    info = load_json_object(payload, max_bytes=MAX_READY_BYTES, what="READY payload")
+    values: dict = {}
+    capacity = info.get("capacity", 1)
+    if type(capacity) is not int or not 1 <= capacity <= MAX_WORKER_CAPACITY:
+        raise BadRequest(f"Expected capacity to be an integer from 1 to {MAX_WORKER_CAPACITY}. Received: capacity={_short(capacity)}")
+    values["capacity"] = capacity
+    model = info.get("model")
+    if model is not None:
+        if not isinstance(model, str) or not 0 < len(model) <= 200:
+            raise BadRequest(f"Expected model to be a name of at most 200 characters. Received: model={_short(model)}")
+        values["model"] = model
+    for name, (low, high) in _READY_INTS.items():
+        value = info.get(name)
+        if value is None:
+            continue
+        if type(value) is not int or not low <= value <= high:
+            raise BadRequest(f"Expected {name} to be an integer from {low} to {high}. Received: {name}={_short(value)}")
+        values[name] = value
+    size = info.get("input_size")
+    if size is not None:
+        if not isinstance(size, list) or len(size) != 2 or any(type(v) is not int or not 1 <= v <= 1 << 16 for v in size):
+            raise BadRequest(f"Expected input_size to be [height, width] in pixels. Received: input_size={_short(size)}")
+        values["input_size"] = (size[0], size[1])
+    wait = info.get("max_wait_ms")
+    if wait is not None:
+        if type(wait) not in (int, float) or not 0 <= wait <= 60_000:
+            raise BadRequest(f"Expected max_wait_ms to be a number from 0 to 60000. Received: max_wait_ms={_short(wait)}")
+        values["max_wait_ms"] = float(wait)
+    return WorkerReady(**values)
+
+
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. RecursionError on deeply nested values; a message must never fail
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

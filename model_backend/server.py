@@ -1,19 +1,34 @@
 """The backend server: one I/O loop, a decode pool and one micro-batching inference thread.
 
-    ROUTER (I/O loop) --admit--> decode pool (Pillow + preprocess, off the loop)
-          ^                          |
-          |                          v
-    inproc PULL <--replies-- inference thread (MicroBatcher -> model.predict)
+    ROUTER or worker link (I/O loop) --admit--> decode pool (Pillow + preprocess, off the loop)
+          ^                                         |
+          |                                         v
+    inproc PULL <--(job, reply)-- inference thread (MicroBatcher -> model.predict)
 
-* Only the I/O loop touches the ROUTER socket (ZeroMQ sockets are not
-  thread-safe); other threads hand replies back through per-thread inproc PUSH
-  sockets that the loop polls.
+* Only the I/O loop touches the front socket (ZeroMQ sockets are not
+  thread-safe) and the table of jobs in flight; other threads hand
+  ``(job serial, reply)`` back through per-thread inproc PUSH sockets that the
+  loop polls, and the loop sends the reply to every envelope waiting on it.
+* Standalone, the front is a bound ROUTER; behind a broker (``connect``), it
+  is a :class:`~model_backend.worker_link.WorkerLink` on a DEALER: the loop
+  reads and answers both the same way.
 * Admission control: at most ``queue_size`` requests are in flight; beyond
   that the loop answers ``overloaded`` at once instead of letting ZeroMQ drop
   messages silently.
-* Every frame is untrusted: malformed requests get an error reply with a code
-  and a message and the loop keeps serving.
-* Shutdown is SIGINT/SIGTERM (handled by the CLI, which sets ``stop``).
+* A request id already in flight is not decoded twice (a client's Lazy Pirate
+  retry comes from a new socket): the new envelope is attached to the job and
+  the reply goes to every envelope waiting on it (the one that gave up is
+  gone and costs nothing; any that still waits gets its answer).
+* Every frame is untrusted: frames over the size limit cut their peer off
+  (ZMQ_MAXMSGSIZE) before they are buffered, messages with too many frames
+  are dropped unread, malformed requests get an error reply, and any
+  unexpected exception while handling one message is logged, counted
+  (``internal_errors`` in info) and answered with ``internal``: the loop
+  goes on. No send in a loop or thread ever blocks.
+* Shutdown is SIGINT/SIGTERM (handled by the CLI, which sets ``stop``): the
+  loop stops reading, gives in-flight requests ``SHUTDOWN_GRACE_S`` to finish,
+  answers the rest ``unavailable`` and returns without waiting on threads
+  (they are daemons).
 """
 
 from __future__ import annotations
@@ -22,32 +37,69 @@ import itertools
 import json
 import logging
 import os
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
 from . import __version__, protocol
+from . import security
 from .batching import MicroBatcher
-from .errors import BackendError, BadRequest, InternalError, Overloaded
+from .errors import BackendError, BackendUnavailable, BadRequest, InternalError, Overloaded
 from .imaging import decode_image
 from .models.base import ImageClassifier
 from .settings import ServerSettings
-from .sockets import drain
+from .sockets import LoopGuard, Throttle, drain, limit_inbound, send_nowait
+from .worker_link import WorkerLink
 
 log = logging.getLogger(__name__)
 
 _OUTBOX_IDS = itertools.count()
+#: how long in-flight requests may still finish after a stop signal
+SHUTDOWN_GRACE_S = 1.0
+#: envelopes one in-flight request answers at most (retries of the same id)
+MAX_ENVELOPES_PER_JOB = 8
+#: how long ZeroMQ may still flush the last replies after the front socket closes (close never blocks)
+FLUSH_LINGER_MS = 200
+
+
+def frame_limit(settings: ServerSettings) -> int:
+    """The largest frame the server reads (ZMQ_MAXMSGSIZE): see :func:`protocol.frame_limit`."""
+    return protocol.frame_limit(max(settings.max_image_bytes, settings.max_header_bytes))
+
+
+def _router_socket(context: zmq.Context, settings: ServerSettings) -> zmq.Socket:
+    """The standalone server's bound ROUTER, size-bounded for untrusted clients."""
+    sock = context.socket(zmq.ROUTER)
+    security.secure_server(sock, settings.keys_dir, security.CLIENTS)  # CURVE when a keys folder is set
+    sock.setsockopt(zmq.LINGER, 0)
+    limit_inbound(sock, frame_limit(settings))
+    sock.bind(settings.bind)
+    return sock
+
+
+def _worker_socket(context: zmq.Context, settings: ServerSettings) -> zmq.Socket:
+    """A worker's DEALER, connected to the broker's worker endpoint."""
+    sock = context.socket(zmq.DEALER)
+    security.secure_client(sock, settings.keys_dir, security.WORKER)  # CURVE with this machine's worker pair
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RECONNECT_IVL, 100)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+    limit_inbound(sock, frame_limit(settings))
+    sock.connect(settings.connect)
+    return sock
 
 
 @dataclass
 class _Job:
     """One classify request on its way through the pipeline."""
 
-    envelope: list[bytes]
+    serial: int
+    envelopes: list[list[bytes]]  # touched by the I/O loop only
     request: protocol.Request
     received: float
     timings_ms: dict = field(default_factory=dict)
@@ -55,32 +107,103 @@ class _Job:
     decoded_at: float = 0.0
 
 
+class _RouterFront:
+    """The standalone front: a bound ROUTER; a client's envelope is its routing id (+ delimiter)."""
+
+    def __init__(self, sock: zmq.Socket, on_oversized: Callable[[], None]):
+        self.socket = sock
+        self._on_oversized = on_oversized
+        self.dropped = 0
+
+    def receive(self, limit: int = 256) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        for frames in drain(self.socket, limit=limit, max_frames=protocol.MAX_REQUEST_FRAMES, on_oversized=self._on_oversized):
+            yield protocol.split_envelope(frames)
+
+    def send(self, envelope: list[bytes], reply: bytes) -> bool:
+        if send_nowait(self.socket, envelope + [reply]):
+            return True
+        self.dropped += 1
+        return False
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def close(self) -> None:
+        self.socket.close(linger=FLUSH_LINGER_MS)
+
+
 class _Outbox:
-    """Thread-local PUSH sockets that carry reply frames back to the I/O loop."""
+    """Thread-local PUSH sockets that carry ``(job serial, reply)`` back to the I/O loop.
+
+    Unbounded inproc queues (HWM 0) so a send never blocks: what is in them is
+    bounded by ``queue_size`` jobs anyway. Each thread closes its own socket
+    (:meth:`release`); after :meth:`close`, sends are dropped.
+    """
 
     def __init__(self, context: zmq.Context, address: str):
         self._context = context
         self._address = address
         self._local = threading.local()
-        self._sockets: list[zmq.Socket] = []
-        self._lock = threading.Lock()
+        self.closed = False
 
-    def send(self, envelope: list[bytes], reply: bytes) -> None:
+    def send(self, serial: int, reply: bytes) -> None:
+        if self.closed:
+            self.release()
+            return
         sock = getattr(self._local, "sock", None)
         if sock is None:
             sock = self._context.socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 0)
             sock.connect(self._address)
             self._local.sock = sock
-            with self._lock:
-                self._sockets.append(sock)
-        sock.send_multipart(envelope + [reply])
+        try:
+            sock.send_multipart([serial.to_bytes(8, "big"), reply], zmq.NOBLOCK)
+        except zmq.ZMQError:  # zmq.Again: the loop has gone (shutting down); nobody is waiting for it
+            log.debug("Dropping the reply of job %d: the I/O loop is gone", serial)
+
+    def release(self) -> None:
+        """Close the calling thread's socket (each thread owns its own)."""
+        sock = getattr(self._local, "sock", None)
+        if sock is not None:
+            self._local.sock = None
+            sock.close(linger=0)
 
     def close(self) -> None:
-        with self._lock:
-            for sock in self._sockets:
-                sock.close(linger=0)
-            self._sockets.clear()
+        self.closed = True
+
+
+class _DecodePool:
+    """Daemon threads that run ``target(job)`` for submitted jobs; close() never waits for them."""
+
+    def __init__(self, threads: int, target: Callable[["_Job"], None], on_exit: Callable[[], None]):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._target = target
+        self._on_exit = on_exit
+        self._closed = False
+        self._threads = [threading.Thread(target=self._run, name=f"decode-{i}", daemon=True) for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, job: "_Job") -> None:
+        if self._closed:
+            raise RuntimeError("the decode pool is closed")
+        self._queue.put(job)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None or self._closed:
+                    return
+                self._target(job)
+        finally:
+            self._on_exit()
+
+    def close(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
 
 
 class BackendServer:
@@ -93,15 +216,24 @@ class BackendServer:
         self._batcher: MicroBatcher[_Job] = MicroBatcher(settings.max_batch, settings.max_wait_ms)
         self._outbox_address = f"inproc://warmserve-outbox-{os.getpid()}-{next(_OUTBOX_IDS)}"
         self._outbox = _Outbox(self._context, self._outbox_address)
-        self._decoder = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+        self._decoder: _DecodePool | None = None
         self._started = time.time()
-        self._in_flight = 0
+        self._jobs: dict[int, _Job] = {}  # serial -> job in flight (I/O loop only)
+        self._by_request: dict[str, int] = {}  # request id -> serial (I/O loop only)
+        self._serials = itertools.count(1)
         self._served = 0
         self._errors = 0
+        self._deduplicated = 0
+        self._oversized = 0
         self._counter_lock = threading.Lock()  # errors are counted from the loop and decode threads
+        self._guard = LoopGuard(log)
+        self._throttle = Throttle()
         self._batches = 0
+        self._front: _RouterFront | WorkerLink | None = None
+        self._replies: zmq.Socket | None = None
+        self._inference: threading.Thread | None = None
+        self._closed = False
         self.endpoint: str | None = None
-        self._broker_seen = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -109,122 +241,156 @@ class BackendServer:
     def is_worker(self) -> bool:
         return self.settings.connect is not None
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._jobs)
+
     def open(self) -> str:
         """Bind a ROUTER (standalone) or connect a DEALER to a broker (worker); return the endpoint."""
-        if self.is_worker:
-            self._front = self._context.socket(zmq.DEALER)
-            self._front.setsockopt(zmq.LINGER, 0)
-            self._front.setsockopt(zmq.RECONNECT_IVL, 100)
-            self._front.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-            self._front.connect(self.settings.connect)
-            self.endpoint = self.settings.connect
-            self._send_ready()
-        else:
-            self._front = self._context.socket(zmq.ROUTER)
-            self._front.setsockopt(zmq.LINGER, 0)
-            self._front.bind(self.settings.bind)
-            self.endpoint = self._front.getsockopt_string(zmq.LAST_ENDPOINT)
         self._replies = self._context.socket(zmq.PULL)
+        self._replies.setsockopt(zmq.RCVHWM, 0)
         self._replies.bind(self._outbox_address)
+        if self.is_worker:
+            sock = _worker_socket(self._context, self.settings)
+            self._front = WorkerLink(sock, self.settings.connect, self.settings.heartbeat_ms, self._ready_payload)
+            self.endpoint = self.settings.connect
+        else:
+            sock = _router_socket(self._context, self.settings)
+            self._front = _RouterFront(sock, self._count_oversized)
+            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._decoder = _DecodePool(self.settings.decode_threads, self._decode, self._outbox.release)
         self._inference = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         self._inference.start()
+        if isinstance(self._front, WorkerLink):
+            self._front.start()
         return self.endpoint
 
     def serve(self, stop: threading.Event) -> None:
         """Run the I/O loop until ``stop`` is set; then drain briefly and close."""
         poller = zmq.Poller()
-        poller.register(self._front, zmq.POLLIN)
+        poller.register(self._front.socket, zmq.POLLIN)
         poller.register(self._replies, zmq.POLLIN)
-        heartbeat_s = self.settings.heartbeat_ms / 1000.0
-        next_heartbeat = time.monotonic() + heartbeat_s
+        poll_ms = min(200, self.settings.heartbeat_ms)
         try:
             while not stop.is_set():
-                events = dict(poller.poll(min(200, self.settings.heartbeat_ms)))
-                if self._replies in events:
-                    self._forward_replies()
-                if self._front in events:
-                    self._receive_requests()
-                if self.is_worker and time.monotonic() >= next_heartbeat:
-                    self._worker_heartbeat()
-                    next_heartbeat = time.monotonic() + heartbeat_s
-            self._drain(timeout_s=2.0)
+                try:
+                    events = dict(poller.poll(poll_ms))
+                    if self._replies in events:
+                        self._forward_replies()
+                    if self._front.socket in events:
+                        self._receive_requests()
+                    self._front.tick(time.monotonic())
+                except zmq.ContextTerminated:
+                    raise
+                except Exception:  # noqa: BLE001 - the loop outlives any one failure
+                    self._guard.record("serving")
+                    stop.wait(0.05)
+            self._drain(timeout_s=SHUTDOWN_GRACE_S)
         finally:
             self.close()
 
     def close(self) -> None:
+        """Stop the threads and close the sockets without waiting for slow work (bounded: well under a second)."""
+        if self._closed:
+            return
+        self._closed = True
         self._batcher.close()
-        self._decoder.shutdown(wait=True, cancel_futures=True)
-        if getattr(self, "_inference", None) is not None:
-            self._inference.join(timeout=10)
+        if self._decoder is not None:
+            self._decoder.close()
         self._outbox.close()
-        for sock in (getattr(self, "_front", None), getattr(self, "_replies", None)):
-            if sock is not None and not sock.closed:
-                sock.close(linger=0)
-        log.info("Backend stopped after serving %d requests (%d errors)", self._served, self._errors)
+        if self._inference is not None and self._inference is not threading.current_thread():
+            self._inference.join(timeout=0.2)
+        if self._front is not None:
+            self._front.close()
+        if self._replies is not None and not self._replies.closed:
+            self._replies.close(linger=0)
+        log.info(
+            "Backend stopped after serving %d requests (%d errors, %d internal errors)",
+            self._served, self._errors, self._guard.count,
+        )
 
     # -- the I/O loop -------------------------------------------------------------
 
     def _receive_requests(self) -> None:
         # Take what is waiting now (bounded), so replies are not starved.
-        for frames in drain(self._front, limit=256):
-            if self.is_worker and len(frames) == 1 and frames[0] in (protocol.WORKER_HEARTBEAT, protocol.WORKER_READY):
-                self._broker_seen = time.monotonic()
-                if frames[0] == protocol.WORKER_READY:  # the broker does not know us (it restarted)
-                    self._send_ready()
-                continue
-            if self.is_worker:
-                self._broker_seen = time.monotonic()
-            self._handle(frames, time.perf_counter())
+        for envelope, body in self._front.receive(limit=256):
+            try:
+                self._handle(envelope, body, time.perf_counter())
+            except Exception:  # noqa: BLE001 - answer this one request, keep serving the others
+                self._guard.record("handling a request")
+                self._count_error()
+                error = InternalError("The backend failed while handling this request; it is still serving.")
+                self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), error))
 
-    # -- worker mode (behind a broker) ------------------------------------------------
-
-    def _send_ready(self) -> None:
+    def _ready_payload(self) -> bytes:
         details = self.info()
-        details["capacity"] = min(self.settings.queue_size, 2 * self.settings.max_batch)
-        self._front.send_multipart([protocol.WORKER_READY, json.dumps(details).encode()])
-        self._broker_seen = time.monotonic()
-
-    def _worker_heartbeat(self) -> None:
-        self._front.send_multipart([protocol.WORKER_HEARTBEAT])
-        silent_s = time.monotonic() - self._broker_seen
-        if silent_s > 3 * self.settings.heartbeat_ms / 1000.0:
-            log.warning("No word from the broker at %s for %.1f s; registering again", self.settings.connect, silent_s)
-            self._send_ready()
+        details["capacity"] = min(self.settings.queue_size, 2 * self.settings.max_batch, protocol.MAX_WORKER_CAPACITY)
+        return json.dumps(details).encode()
 
     def _forward_replies(self) -> None:
         for frames in drain(self._replies):
-            self._in_flight -= 1
-            self._front.send_multipart(frames)
+            try:
+                serial, reply = int.from_bytes(frames[0], "big"), frames[1]
+                job = self._jobs.pop(serial, None)
+                if job is None:
+                    continue
+                if self._by_request.get(job.request.id) == serial:
+                    del self._by_request[job.request.id]
+                for envelope in job.envelopes:
+                    self._front.send(envelope, reply)
+            except Exception:  # noqa: BLE001
+                self._guard.record("forwarding a reply")
 
-    def _reply_now(self, envelope: list[bytes], reply: bytes) -> None:
-        self._front.send_multipart(envelope + [reply])
-
-    def _handle(self, frames: list[bytes], received: float) -> None:
-        envelope, body = protocol.split_envelope(frames)
+    def _handle(self, envelope: list[bytes], body: list[bytes], received: float) -> None:
         try:
             request = protocol.parse_request(body, max_header_bytes=self.settings.max_header_bytes)
         except BadRequest as exc:
             self._count_error()
-            log.info("Bad request: %s", exc.message)
-            self._reply_now(envelope, protocol.encode_error(protocol.request_id_of(body), exc))
+            self._throttle.log(log, logging.INFO, "Bad request: %s", exc.message)
+            self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), exc))
             return
         if request.op == protocol.OP_PING:
-            self._reply_now(envelope, protocol.encode_reply(request.id, {"ready": True, "model": self.model.name}))
+            self._front.send(envelope, protocol.encode_reply(request.id, {"ready": True, "model": self.model.name}))
             return
         if request.op == protocol.OP_INFO:
-            self._reply_now(envelope, protocol.encode_reply(request.id, self.info()))
+            self._front.send(envelope, protocol.encode_reply(request.id, self.info()))
             return
-        if self._in_flight >= self.settings.queue_size:
+        serial = self._by_request.get(request.id)
+        existing = self._jobs.get(serial) if serial is not None else None
+        if existing is not None and existing.request == request:
+            self._attach(existing, envelope)
+            return
+        if len(self._jobs) >= self.settings.queue_size:
             self._count_error()
-            error = Overloaded(f"The backend is busy ({self._in_flight} requests queued, limit {self.settings.queue_size}); try again shortly.")
-            self._reply_now(envelope, protocol.encode_error(request.id, error))
+            error = Overloaded(f"The backend is busy ({len(self._jobs)} requests queued, limit {self.settings.queue_size}); try again shortly.")
+            self._front.send(envelope, protocol.encode_error(request.id, error))
             return
-        self._in_flight += 1
+        job = _Job(serial=next(self._serials), envelopes=[envelope], request=request, received=received)
+        self._jobs[job.serial] = job
+        self._by_request.setdefault(request.id, job.serial)
         self._batcher.expect()
-        self._decoder.submit(self._decode, _Job(envelope=envelope, request=request, received=received))
+        try:
+            self._decoder.submit(job)
+        except Exception:
+            self._batcher.cancel()
+            self._jobs.pop(job.serial, None)
+            if self._by_request.get(request.id) == job.serial:
+                del self._by_request[request.id]
+            raise
+
+    def _attach(self, job: _Job, envelope: list[bytes]) -> None:
+        """A retry of a request already in flight: answer it with the same reply, do not do the work twice."""
+        self._deduplicated += 1
+        if envelope in job.envelopes:
+            return
+        job.envelopes.append(envelope)
+        if len(job.envelopes) > MAX_ENVELOPES_PER_JOB:
+            del job.envelopes[0]
+        log.debug("Request %s is already in flight; %d envelopes wait for it", job.request.id, len(job.envelopes))
 
     def info(self) -> dict:
         height, width = self.model.input_size
+        front = self._front
         return {
             "model": self.model.name,
             "ready": True,
@@ -235,21 +401,45 @@ class BackendServer:
             "queue_size": self.settings.queue_size,
             "max_image_bytes": self.settings.max_image_bytes,
             "decode_threads": self.settings.decode_threads,
-            "in_flight": self._in_flight,
+            "in_flight": len(self._jobs),
             "uptime_s": round(time.time() - self._started, 3),
             "requests_served": self._served,
             "errors": self._errors,
+            "internal_errors": self._guard.count,
+            "deduplicated": self._deduplicated,
+            "dropped_messages": self._oversized + (getattr(front, "oversized", 0) + getattr(front, "rejected", 0)),
+            "dropped_replies": getattr(front, "dropped", 0),
             "batches": self._batches,
             "pid": os.getpid(),
             "version": __version__,
         }
 
     def _drain(self, timeout_s: float) -> None:
-        """After a stop signal: give in-flight requests a moment to get their replies."""
+        """After a stop signal: give in-flight requests a moment to get their replies, then answer the rest."""
         deadline = time.monotonic() + timeout_s
-        while self._in_flight > 0 and time.monotonic() < deadline:
-            if self._replies.poll(50):
+        poller = zmq.Poller()
+        poller.register(self._front.socket, zmq.POLLIN)
+        poller.register(self._replies, zmq.POLLIN)
+        while True:
+            events = dict(poller.poll(50 if self._jobs else 0))
+            if self._replies in events:
                 self._forward_replies()
+            if self._front.socket in events:  # new arrivals are told at once rather than left to time out
+                for envelope, body in self._front.receive(limit=256):
+                    error = BackendUnavailable("The backend is shutting down; please retry.")
+                    self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), error))
+            if not self._jobs or time.monotonic() >= deadline:
+                break
+        if self._jobs:
+            log.info("Stopping with %d requests still in flight; answering them 'unavailable'", len(self._jobs))
+        for job in list(self._jobs.values()):
+            error = BackendUnavailable("The backend was stopped before this request finished; please retry.")
+            for envelope in job.envelopes:
+                self._front.send(envelope, protocol.encode_error(job.request.id, error))
+        if self._jobs:
+            time.sleep(0.1)  # let ZeroMQ's I/O thread put those replies on the wire before the process ends
+        self._jobs.clear()
+        self._by_request.clear()
 
     # -- off the loop -------------------------------------------------------------
 
@@ -274,22 +464,25 @@ class BackendServer:
             return
         except Exception as exc:  # noqa: BLE001 - an error reply, never a dead thread
             self._batcher.cancel()
-            log.exception("Decoding failed unexpectedly")
+            self._guard.record("decoding an image")
             self._fail(job, InternalError(f"Decoding failed: {exc.__class__.__name__}: {exc}"))
             return
         self._batcher.put(job)
 
     def _inference_loop(self) -> None:
-        while True:
-            batch = self._batcher.next_batch()
-            if not batch:
-                return
-            try:
-                self._run_batch(batch)
-            except Exception as exc:  # noqa: BLE001 - answer every request of the failed batch
-                log.exception("Inference failed for a batch of %d", len(batch))
-                for job in batch:
-                    self._fail(job, InternalError(f"Inference failed: {exc.__class__.__name__}: {exc}"))
+        try:
+            while True:
+                batch = self._batcher.next_batch()
+                if not batch:
+                    return
+                try:
+                    self._run_batch(batch)
+                except Exception as exc:  # noqa: BLE001 - answer every request of the failed batch
+                    log.exception("Inference failed for a batch of %d", len(batch))
+                    for job in batch:
+                        self._fail(job, InternalError(f"Inference failed: {exc.__class__.__name__}: {exc}"))
+        finally:
+            self._outbox.release()
 
     def _run_batch(self, batch: list[_Job]) -> None:
         started = time.perf_counter()
@@ -301,24 +494,37 @@ class BackendServer:
         self._batches += 1
         inference_ms = (finished - started) * 1000.0
         for job, row in zip(batch, probabilities):
-            timings = job.timings_ms
-            timings["queue"] += (started - job.decoded_at) * 1000.0
-            timings["inference"] = inference_ms
-            timings["total"] = (time.perf_counter() - job.received) * 1000.0
-            payload = {
-                "predictions": self.model.top_k(row, job.request.top_k),
-                "timings_ms": {name: round(value, 3) for name, value in timings.items()},
-                "batch_size": len(batch),
-                "model": self.model.name,
-            }
+            try:
+                timings = job.timings_ms
+                timings["queue"] += (started - job.decoded_at) * 1000.0
+                timings["inference"] = inference_ms
+                timings["total"] = (time.perf_counter() - job.received) * 1000.0
+                payload = {
+                    "predictions": self.model.top_k(row, job.request.top_k),
+                    "timings_ms": {name: round(value, 3) for name, value in timings.items()},
+                    "batch_size": len(batch),
+                    "model": self.model.name,
+                }
+                reply = protocol.encode_reply(job.request.id, payload)
+            except Exception as exc:  # noqa: BLE001 - one bad row must not cost the others their replies
+                self._guard.record("encoding a reply")
+                self._fail(job, InternalError(f"Encoding the reply failed: {exc.__class__.__name__}: {exc}"))
+                continue
             self._served += 1
-            self._outbox.send(job.envelope, protocol.encode_reply(job.request.id, payload))
+            self._outbox.send(job.serial, reply)
 
     def _count_error(self) -> None:
         with self._counter_lock:
             self._errors += 1
 
+    def _count_oversized(self) -> None:
+        self._oversized += 1
+        self._throttle.log(log, logging.WARNING, "Dropped a message with more than %d frames", protocol.MAX_REQUEST_FRAMES)
+
     def _fail(self, job: _Job, error: BackendError) -> None:
-        self._count_error()
-        log.info("Request %s failed: %s (%s)", job.request.id, error.code, error.message)
-        self._outbox.send(job.envelope, protocol.encode_error(job.request.id, error))
+        try:
+            self._count_error()
+            log.info("Request %s failed: %s (%s)", job.request.id, error.code, error.message)
+            self._outbox.send(job.serial, protocol.encode_error(job.request.id, error))
+        except Exception:  # noqa: BLE001 - a thread's last resort
+            self._guard.record("sending an error reply")

@@ -2,6 +2,8 @@
 
 Kept apart from cli.py so that the CLI (and ``classify``/``ping``) never
 imports TensorFlow, and so tests and the bench can start a service in-process.
+The model loads on a daemon thread while the caller watches ``stop``, so a
+signal during the seconds of loading ends start-up at once (within 0.1 s).
 """
 
 from __future__ import annotations
@@ -38,10 +40,33 @@ def load_model(settings: ServerSettings):
     return model
 
 
+def load_model_unless_stopped(settings: ServerSettings, stop: threading.Event, poll_s: float = 0.1):
+    """:func:`load_model` on a daemon thread; None as soon as ``stop`` is set (the thread is abandoned)."""
+    outcome: dict = {}
+    done = threading.Event()
+
+    def load() -> None:
+        try:
+            outcome["model"] = load_model(settings)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=load, name="model-loader", daemon=True).start()
+    while not done.wait(poll_s):
+        if stop.is_set():
+            log.info("Stopped while the model was loading")
+            return None
+    if "error" in outcome:
+        raise outcome["error"]
+    return None if stop.is_set() else outcome["model"]
+
+
 def start_service(settings: ServerSettings, stop: threading.Event | None = None) -> BackendServer | None:
     """Load the model, then bind; logs the ready line. Returns None if ``stop`` was set meanwhile."""
-    model = load_model(settings)
-    if stop is not None and stop.is_set():
+    model = load_model(settings) if stop is None else load_model_unless_stopped(settings, stop)
+    if model is None:
         return None
     server = BackendServer(settings, model)
     endpoint = server.open()

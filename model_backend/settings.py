@@ -75,6 +75,10 @@ class ServerSettings:
     warmup_all_batch_sizes: bool = True
     heartbeat_ms: int = 1000
     log_level: str = "INFO"
+    #: CURVE keys folder (see model_backend/security.py); needed to bind/connect beyond loopback
+    keys_dir: Path | None = None
+    #: allow a non-loopback tcp:// address without keys (unauthenticated; logs a warning)
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         _check_address("bind", self.bind)
@@ -92,6 +96,9 @@ class ServerSettings:
         _check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"Expected log_level DEBUG, INFO, WARNING or ERROR. Received: log_level={self.log_level!r}")
+        # a worker connects with its worker pair; a standalone backend binds and admits client keys
+        endpoint, needs = ({"connect": self.connect}, ("worker",)) if self.connect is not None else ({"bind": self.bind}, ("clients",))
+        _check_security(self, endpoint, needs)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,10 @@ class ClientSettings:
     connect_timeout_ms: int = 1000
     #: ping's own (short) timeout
     ping_timeout_ms: int = 1000
+    #: CURVE keys folder with server.key and this machine's client pair
+    keys_dir: Path | None = None
+    #: allow a non-loopback tcp:// address without keys
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         _check_address("address", self.address)
@@ -114,6 +125,7 @@ class ClientSettings:
         _check_range("retries", self.retries, 0, 20)
         _check_range("connect_timeout_ms", self.connect_timeout_ms, 1, 600_000)
         _check_range("ping_timeout_ms", self.ping_timeout_ms, 1, 600_000)
+        _check_security(self, {"address": self.address}, ("client",))
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,12 @@ class BrokerSettings:
     heartbeat_ms: int = 1000
     liveness: int = 3
     retries: int = 1
+    #: CURVE keys folder: the server pair, clients/ (frontend) and workers/ (worker port) allow-lists
+    keys_dir: Path | None = None
+    #: allow non-loopback tcp:// addresses without keys
+    insecure: bool = False
+    #: largest frame a client may send (ZMQ_MAXMSGSIZE on the frontend): as a backend's, a 20 MiB image plus a quarter
+    max_frame_bytes: int = 25 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _check_address("frontend", self.frontend)
@@ -134,6 +152,8 @@ class BrokerSettings:
         _check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
         _check_range("liveness", self.liveness, 2, 100)
         _check_range("retries", self.retries, 0, 10)
+        _check_range("max_frame_bytes", self.max_frame_bytes, 4096, 1 << 31)
+        _check_security(self, {"frontend": self.frontend, "backend": self.backend}, ("clients", "workers"))
 
 
 _FIELD_TYPES = {"bool": bool, "int": int, "float": float}
@@ -169,6 +189,14 @@ def parse_env_value(env_name: str, raw: str, kind: type) -> object:
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise SettingsError(f"Expected {name} between {low} and {high}. Received: {name}={value!r}")
+
+
+def _check_security(settings: object, endpoints: dict, needs: tuple[str, ...]) -> None:
+    """The loopback rule and the keys check (security.check_security), shared by every settings class."""
+    from .security import check_security  # security imports this module
+
+    keys_dir = check_security(endpoints, keys_dir=settings.keys_dir, insecure=settings.insecure, needs=needs)
+    object.__setattr__(settings, "keys_dir", keys_dir)
 
 
 def _check_address(name: str, address: str) -> None:

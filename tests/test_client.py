@@ -11,7 +11,8 @@ import pytest
 import zmq
 
 from model_backend.client import BackendClient
-from model_backend.errors import BackendTimeout, BackendUnavailable
+from model_backend import protocol
+from model_backend.errors import BackendTimeout, BackendUnavailable, BadReply, BadRequest
 from model_backend.settings import ClientSettings
 
 
@@ -33,7 +34,7 @@ def test_nothing_listening_is_unavailable_quickly():
 class SilentRouter:
     """A ROUTER that receives and never replies, counting what it got (a stuck backend)."""
 
-    def __init__(self, answer_stale_first: bool = False):
+    def __init__(self, answer_stale_first: bool = False, answer_with: bytes | None = None):
         self.context = zmq.Context.instance()
         self.sock = self.context.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -41,6 +42,7 @@ class SilentRouter:
         self.address = f"tcp://127.0.0.1:{port}"
         self.received = 0
         self.answer_stale_first = answer_stale_first
+        self.answer_with = answer_with
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -50,6 +52,8 @@ class SilentRouter:
             if self.sock.poll(50):
                 frames = self.sock.recv_multipart()
                 self.received += 1
+                if self.answer_with is not None:
+                    self.sock.send_multipart([frames[0], b"", self.answer_with])
                 if self.answer_stale_first:
                     header = json.loads(frames[2])
                     stale = json.dumps({"v": 1, "id": "someone-else", "ok": True}).encode()
@@ -93,3 +97,32 @@ def test_closed_client_refuses_calls():
 def test_classify_requires_bytes():
     with BackendClient() as client, pytest.raises(TypeError, match="bytes"):
         client.classify("chelsea.png")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\x00\x01", b"[" * 5000, b"null", b'{"v": 1, "ok": NaN}', b'{"v": 1, "id": 5, "ok": true}', b'{"ok": false, "error": "boom"}'],
+)
+def test_a_garbled_reply_is_a_bad_reply_and_its_socket_is_discarded(garbage):
+    router = SilentRouter(answer_with=garbage)
+    client = BackendClient(ClientSettings(address=router.address, timeout_ms=2000, retries=0))
+    try:
+        with pytest.raises(BadReply) as info:
+            client.classify(b"img")
+        assert not isinstance(info.value, BadRequest), "a garbled reply is the backend's fault, not the request's"
+        assert info.value.code == "bad_reply" and info.value.http_status == 502
+        assert client._idle == [], "the socket that got the garbled reply must not be reused"
+    finally:
+        client.close()
+        router.close()
+
+
+def test_an_oversized_reply_cuts_the_connection_and_ends_in_a_typed_timeout():
+    router = SilentRouter(answer_with=b'{"ok": true, "pad": "' + b"x" * (protocol.MAX_REPLY_BYTES + 1024) + b'"}')
+    client = BackendClient(ClientSettings(address=router.address, timeout_ms=500, retries=0))
+    try:
+        with pytest.raises(BackendTimeout):
+            client.ping()
+    finally:
+        client.close()
+        router.close()

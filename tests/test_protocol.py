@@ -5,7 +5,7 @@ import json
 import pytest
 
 from model_backend import protocol
-from model_backend.errors import BadImage, BackendError, BadRequest, Overloaded
+from model_backend.errors import BadImage, BackendError, BadReply, BadRequest, Overloaded
 
 
 def body_of(header: dict, *extra: bytes) -> list[bytes]:
@@ -83,6 +83,7 @@ def test_unknown_error_code_still_raises_a_backend_error():
     assert info.value.code == "martian"
 
 
-def test_garbage_reply_is_a_clear_error():
-    with pytest.raises(BadRequest):
+def test_garbage_reply_is_a_backend_error_not_a_request_error():
+    with pytest.raises(BadReply) as info:
         protocol.decode_reply(b"\x00\x01")
+    assert info.value.code == "bad_reply" and info.value.http_status == 502

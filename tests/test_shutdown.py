@@ -1,9 +1,10 @@
-"""The backend stops cleanly on SIGTERM and SIGINT, even with requests in flight."""
+"""The backend stops cleanly on SIGTERM and SIGINT within 2 s, even with requests in flight."""
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import pytest
 
@@ -33,8 +34,11 @@ def test_signal_stops_the_backend_with_exit_code_zero(tmp_path, chelsea_png, sig
     thread.start()
     while not answered:
         threading.Event().wait(0.05)
+    signalled = time.monotonic()
     running.process.send_signal(signum)
     assert running.process.wait(30) == 0, running.log_text()[-2000:]
+    elapsed = time.monotonic() - signalled
+    assert elapsed < 2.0, f"the backend took {elapsed:.1f} s to stop"
     thread.join(30)
     assert "Backend stopped after serving" in running.log_text()
     assert answered[0] == "ok"
