@@ -12,9 +12,16 @@ the call raises :class:`BackendUnavailable` at once; when the backend takes
 longer than ``timeout_ms`` to reply, the socket is closed with linger 0, a
 fresh one is made and the request is resent, up to ``retries`` more times,
 then :class:`BackendTimeout` is raised. Error replies become the typed errors
-of :mod:`model_backend.errors`. A reply that is not a valid reply frame (or is
-larger than ``protocol.MAX_REPLY_BYTES``, which cuts the connection before it
-is buffered) raises :class:`BadReply` and that socket is thrown away.
+of :mod:`model_backend.errors`. A reply that is not a valid reply frame raises
+:class:`BadReply` and that socket is thrown away.
+
+Each pooled socket has a monitor that reports when its connection drops. A
+request whose connection drops before the reply (the backend was killed, or
+its reply was over ``protocol.MAX_REPLY_BYTES``, which cuts the connection
+before it is buffered) is retried at once instead of after ``timeout_ms``, and
+ends in :class:`BackendUnavailable` when no backend is back within
+``connect_timeout_ms``: callers of a dead backend get their answer in about a
+second, not after the reply timeout.
 
 A retry resends the same request id, so the backend (or broker) answers a
 request still in flight once instead of doing the work twice.
@@ -46,7 +53,7 @@ class BackendClient:
     def __init__(self, settings: ClientSettings | None = None, *, context: zmq.Context | None = None):
         self.settings = settings or ClientSettings()
         self._context = context or zmq.Context.instance()
-        self._idle: list[zmq.Socket] = []
+        self._idle: list[_Connection] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -75,8 +82,8 @@ class BackendClient:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for sock in idle:
-            sock.close(linger=0)
+        for conn in idle:
+            conn.close()
 
     def __enter__(self) -> "BackendClient":
         return self
@@ -102,53 +109,76 @@ class BackendClient:
         request_id = uuid.uuid4().hex
         frames = [b""] + protocol.encode_request(request_id, op, top_k=top_k, image=image)
         address = self.settings.address
+        lost = False
         for attempt in range(1, retries + 2):
-            sock = self._checkout()
-            if not sock.poll(connect_timeout_ms, zmq.POLLOUT):
-                self._discard(sock)
+            conn = self._checkout()
+            if not conn.sock.poll(connect_timeout_ms, zmq.POLLOUT):
+                conn.close()
                 raise BackendUnavailable(
-                    f"No model backend is answering at {address} (waited {connect_timeout_ms} ms for a connection). "
+                    f"No model backend is answering at {address} (waited {connect_timeout_ms} ms for a connection; "
+                    "a backend that requires CURVE keys also refuses clients without them: --keys-dir). "
                     "Start it with `./run.sh backend` or `python -m model_backend serve`, or check the address."
                 )
+            conn.forget_disconnects()  # only a connection lost after this send means the request was lost
             try:
                 # copy=True: a memcpy of the image costs far less than a forward pass, and zero-copy
                 # sends would start pyzmq's garbage-collector thread in every process that uses the client.
-                sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
+                conn.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
             except zmq.Again:
-                self._discard(sock)
+                conn.close()
                 raise BackendUnavailable(f"The model backend at {address} is not accepting requests.") from None
             try:
-                reply = self._await_reply(sock, request_id, timeout_ms)
+                reply = self._await_reply(conn, request_id, timeout_ms)
             except BaseException:  # BadReply (or an interrupt): this socket is not used again
-                self._discard(sock)
+                conn.close()
                 raise
-            if reply is not None:
-                self._checkin(sock)
+            if isinstance(reply, dict):
+                self._checkin(conn)
                 return protocol.raise_for_error(reply)
             # Lazy Pirate: the socket may hold a half-done exchange; throw it away.
-            self._discard(sock)
-            log.warning("No reply from %s within %d ms (attempt %d of %d)", address, timeout_ms, attempt, retries + 1)
+            conn.close()
+            lost = reply is _LOST
+            if lost:
+                log.warning("The connection to %s was lost while waiting for a reply (attempt %d of %d)", address, attempt, retries + 1)
+            else:
+                log.warning("No reply from %s within %d ms (attempt %d of %d)", address, timeout_ms, attempt, retries + 1)
+        if lost:
+            raise BackendUnavailable(
+                f"The connection to the model backend at {address} broke before its reply arrived "
+                f"({retries + 1} attempt{'s' if retries else ''}): the backend crashed or restarted, "
+                f"or its reply was over the {protocol.MAX_REPLY_BYTES // 2**20} MiB limit."
+            )
         raise BackendTimeout(
             f"The model backend at {address} did not reply within {timeout_ms} ms "
             f"({retries + 1} attempt{'s' if retries else ''}); it may be overloaded or stuck."
         )
 
     @staticmethod
-    def _await_reply(sock: zmq.Socket, request_id: str, timeout_ms: int) -> dict | None:
+    def _await_reply(conn: "_Connection", request_id: str, timeout_ms: int) -> dict | object | None:
+        """The reply to ``request_id``; None on timeout; ``_LOST`` when the connection drops first (the peer died)."""
         deadline = time.monotonic() + timeout_ms / 1000.0
+        poller = zmq.Poller()
+        poller.register(conn.sock, zmq.POLLIN)
+        poller.register(conn.monitor, zmq.POLLIN)
         while True:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0 or not sock.poll(remaining_ms, zmq.POLLIN):
+            if remaining_ms <= 0:
                 return None
-            frames = sock.recv_multipart()
-            reply = protocol.decode_reply(frames[-1])
-            if reply.get("id") == request_id:
-                return reply
-            log.debug("Dropping a stale reply (id=%r, waiting for %s)", reply.get("id"), request_id)
+            events = dict(poller.poll(remaining_ms))
+            if not events:
+                return None
+            if conn.sock in events:
+                frames = conn.sock.recv_multipart()
+                reply = protocol.decode_reply(frames[-1])
+                if reply.get("id") == request_id:
+                    return reply
+                log.debug("Dropping a stale reply (id=%r, waiting for %s)", reply.get("id"), request_id)
+            elif conn.forget_disconnects():
+                return _LOST
 
     # -- the socket pool ----------------------------------------------------
 
-    def _checkout(self) -> zmq.Socket:
+    def _checkout(self) -> "_Connection":
         with self._lock:
             if self._closed:
                 raise BackendUnavailable("This BackendClient has been closed.")
@@ -161,16 +191,39 @@ class BackendClient:
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         limit_inbound(sock, protocol.MAX_REPLY_BYTES)
+        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         sock.connect(self.settings.address)
-        return sock
+        return _Connection(sock, monitor)
 
-    def _checkin(self, sock: zmq.Socket) -> None:
+    def _checkin(self, conn: "_Connection") -> None:
         with self._lock:
             if not self._closed and len(self._idle) < MAX_IDLE_SOCKETS:
-                self._idle.append(sock)
+                self._idle.append(conn)
                 return
-        sock.close(linger=0)
+        conn.close()
 
-    @staticmethod
-    def _discard(sock: zmq.Socket) -> None:
-        sock.close(linger=0)
+
+#: what _await_reply returns when the connection dropped before the reply came
+_LOST = object()
+
+
+class _Connection:
+    """A pooled DEALER socket and the monitor that tells when its connection drops (a backend killed mid-request)."""
+
+    def __init__(self, sock: zmq.Socket, monitor: zmq.Socket):
+        self.sock = sock
+        self.monitor = monitor
+
+    def forget_disconnects(self) -> bool:
+        """Read the monitor's pending events; True if the connection dropped since the last call."""
+        dropped = False
+        while True:
+            try:
+                self.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return dropped
+            dropped = True
+
+    def close(self) -> None:
+        self.monitor.close(linger=0)
+        self.sock.close(linger=0)

@@ -172,7 +172,7 @@ def test_sigkill_and_restart_under_load_gives_typed_errors_then_answers(tmp_path
     time.sleep(1.5)
     restarted, _ = standin(tmp_path / "second.log", "--bind", address, "--delay", "0.05")
     try:
-        load.wait_for(killed_at + 40)
+        load.wait_for(len(load.outcomes) + 40)  # callers fail fast during the outage: count from the restart
         load.finish()
     finally:
         restarted.send_signal(signal.SIGTERM)
@@ -184,6 +184,35 @@ def test_sigkill_and_restart_under_load_gives_typed_errors_then_answers(tmp_path
     assert results[-10:] == ["ok"] * 10, "after the restart, requests succeed again"
     bound_s = 2 * timeout_ms / 1000 + 2.0  # two attempts, plus slack for a loaded machine
     assert max(duration for _, duration in load.outcomes) < bound_s
+
+
+def test_callers_waiting_on_a_killed_backend_are_answered_long_before_their_timeout(tmp_path):
+    """The client watches its connection: a backend that dies mid-request is a typed error now, not after timeout_ms."""
+    process, address = standin(tmp_path / "backend.log", "--bind", "tcp://127.0.0.1:*", "--delay", "3")
+    timeout_ms, connect_timeout_ms = 20_000, 500
+    answers: list[tuple[str, float]] = []
+
+    def call() -> None:
+        settings = ClientSettings(address=address, timeout_ms=timeout_ms, retries=1, connect_timeout_ms=connect_timeout_ms)
+        with BackendClient(settings) as client:
+            try:
+                client.classify(shade_png(3))
+                answers.append(("ok", time.monotonic()))
+            except BackendError as exc:
+                answers.append((exc.code, time.monotonic()))
+
+    callers = [threading.Thread(target=call, daemon=True) for _ in range(6)]
+    for thread in callers:
+        thread.start()
+    time.sleep(1.0)  # every request is in the slow model's hands
+    killed_at = time.monotonic()
+    process.kill()
+    process.wait()
+    for thread in callers:
+        thread.join(timeout_ms / 1000)
+    assert [code for code, _ in answers] == ["unavailable"] * 6
+    slowest = max(at for _, at in answers) - killed_at
+    assert slowest < 5.0, f"callers waited {slowest:.1f} s for a dead backend (their timeout is {timeout_ms / 1000:.0f} s)"
 
 
 def rss_mb(pid: int) -> float:
