@@ -12,7 +12,8 @@
 #   ./run.sh faults [ARGS]   the load-and-fault run (python -m tools.fault_run ARGS)
 #
 # Options for the default command: --host H, --port P (dashboard), --debug (Flask dev server),
-# --model NAME|FILE.keras, --weights FILE, --labels FILE (backend), --workers N (N workers behind a broker).
+# --model NAME|FILE.keras, --weights FILE, --labels FILE (backend), --workers N (N workers behind a broker),
+# --keys-dir KEYS (CURVE on every ZeroMQ hop; `python -m model_backend keys init KEYS`), --insecure.
 # Every setting can also come from WARMSERVE_* environment variables (see README.md).
 set -euo pipefail
 
@@ -61,14 +62,20 @@ ensure_browser() {
 
 serve_all() {
     local host="" port="" debug="" workers="1"
-    local backend_args=() dashboard_args=()
+    local backend_args=() dashboard_args=() model_env=()
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --host) host="$2"; shift 2 ;;
             --port) port="$2"; shift 2 ;;
             --debug) debug="--debug"; shift ;;
             --workers) workers="$2"; shift 2 ;;
-            --model|--weights|--labels|--preprocess|--max-batch|--max-wait-ms) backend_args+=("$1" "$2"); shift 2 ;;
+            # CURVE for backend, broker, workers, ping and dashboard alike: through their environment variables
+            --keys-dir) export WARMSERVE_KEYS_DIR="$2" WARMSERVE_DASH_KEYS_DIR="$2"; shift 2 ;;
+            --insecure) export WARMSERVE_INSECURE=1 WARMSERVE_DASH_INSECURE=1; shift ;;
+            --model|--weights|--labels|--preprocess)
+                # the dashboard's monolith runs the same model: WARMSERVE_MODEL etc. reach it through the environment
+                backend_args+=("$1" "$2"); model_env+=("WARMSERVE_$(tr a-z A-Z <<<"${1#--}")=$2"); shift 2 ;;
+            --max-batch|--max-wait-ms) backend_args+=("$1" "$2"); shift 2 ;;
             -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
             *) say "unknown option: $1 (see ./run.sh --help)"; exit 2 ;;
         esac
@@ -100,7 +107,7 @@ serve_all() {
     [[ -n "$host" ]] && dashboard_args+=(--host "$host")
     [[ -n "$port" ]] && dashboard_args+=(--port "$port")
     [[ -n "$debug" ]] && dashboard_args+=("$debug")
-    "$PY" -m dashboard serve --backend "$address" "${dashboard_args[@]}" & PIDS+=($!)
+    env "${model_env[@]}" "$PY" -m dashboard serve --backend "$address" "${dashboard_args[@]}" & PIDS+=($!)
     local url_host="${host:-${WARMSERVE_DASH_HOST:-127.0.0.1}}"
     [[ "$url_host" == "0.0.0.0" ]] && url_host="$(hostname -f 2>/dev/null || hostname)"
     say "dashboard: http://${url_host}:${port:-${WARMSERVE_DASH_PORT:-8050}}/   (Ctrl-C stops everything)"

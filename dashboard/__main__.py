@@ -5,6 +5,13 @@
 
 Every flag has a WARMSERVE_DASH_* environment variable (see dashboard/settings.py);
 a flag wins over the environment. Binds to 127.0.0.1 unless told otherwise.
+SIGTERM (or Ctrl-C) stops it within 2 s, ending any background job it started.
+
+    python -m dashboard users add FILE NAME --role admin|viewer [--password-stdin] [--replace]
+
+writes a hashed entry (werkzeug's scrypt format) to the users file FILE for
+--auth-file, creating it with mode 0600; the password comes from a prompt, or
+from the first line of stdin with --password-stdin.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+
+from model_backend import security
 
 from .settings import SettingsError, settings_from
 
@@ -33,8 +42,46 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth-file", help="turn on basic auth with name:password lines from this file")
     serve.add_argument("--max-upload-mb", type=float, help="largest image accepted (default 10)")
     serve.add_argument("--timeout-ms", type=int, help="backend reply timeout per attempt (default 5000)")
+    serve.add_argument("--allowed-hosts", help="Host header names served, comma separated ('*' = any; default: "
+                                               "loopback names plus what --host implies)")
+    serve.add_argument("--anonymous-role", choices=["admin", "viewer"],
+                       help="role of everyone when auth is off (default: admin on loopback, viewer otherwise)")
+    serve.add_argument("--callback-max-mb", type=float,
+                       help="body limit of Dash's callback route (default: max files x max upload x 4/3 + 1 MB)")
+    serve.add_argument("--connection-limit", type=int, help="most open HTTP connections (default 1000)")
+    serve.add_argument("--channel-timeout-s", type=int, help="close connections idle this long (default 30)")
+    serve.add_argument("--cleanup-interval-s", type=int, help="how often idle connections are looked for (default 5)")
+    security.add_arguments(serve)  # --keys-dir, --insecure: CURVE to a backend beyond loopback
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    users = commands.add_parser("users", help="manage the users file (hashed passwords and roles)")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    add = users_commands.add_parser("add", help="add a user with a hashed password")
+    add.add_argument("file", type=Path, help="the users file (created with mode 0600)")
+    add.add_argument("name", help="user name (no ':')")
+    add.add_argument("--role", choices=["admin", "viewer"], default="viewer", help="admin may clear the history")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.add_argument("--replace", action="store_true", help="replace an existing user of that name")
     return parser
+
+
+def users_command(args, parser: argparse.ArgumentParser) -> int:
+    """``users add``: prompt for (or read) a password and write the hashed entry."""
+    import getpass
+
+    from .users import UsersError, add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            parser.error("Expected the same password twice. Received: two different passwords")
+    try:
+        user = add_user(args.file, args.name, password, args.role, replace=args.replace)
+    except UsersError as error:
+        parser.error(str(error))
+    print(f"Wrote {user.name} ({user.role}) to {args.file}")
+    return 0
 
 
 def serve(settings) -> None:
@@ -46,24 +93,34 @@ def serve(settings) -> None:
         log.info("Dashboard ready at http://%s:%s/", settings.host, settings.port)
         app.run(host=settings.host, port=settings.port, debug=True)
         return
-    from waitress import create_server
+    from .api import request_limit
+    from .app import stop_app
+    from .server import Stopper, end_children, make_server
 
-    server = create_server(app.server, host=settings.host, port=settings.port, threads=settings.threads,
-                           ident="warmserve-dashboard")
-    log.info("Backend %s, history %s, auth %s, %d threads", settings.backend, settings.db_path,
-             "on" if settings.auth_enabled else "off", settings.threads)
+    stopper = Stopper()
+    stopper.install()
+    server = make_server(app.server, settings, request_limit(settings), app.server.extensions["warmserve"]["guard"])
+    log.info("Backend %s, history %s, auth %s, %d threads, at most %d connections", settings.backend,
+             settings.db_path, "on" if settings.auth_enabled else "off", settings.threads, settings.connection_limit)
     log.info("Dashboard ready at http://%s:%s/", settings.host, server.effective_port)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        log.info("Stopping")
+        server.run()  # returns after a stop signal (waitress catches the SystemExit the handler raises)
+    except (KeyboardInterrupt, SystemExit):
+        pass
     finally:
         server.close()
+        stop_app(app)
+        ended = end_children()
+        log.info("Stopped%s", f" ({ended} child process(es) ended)" if ended else "")
+        if stopper.signalled.is_set():
+            stopper.exit_now()  # a request thread may still wait on the backend; do not let it hold the exit
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "users":
+        return users_command(args, parser)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "log_level")}
     try:

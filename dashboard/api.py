@@ -5,12 +5,15 @@ matching model_backend error class (400 bad image or request, 413 too large,
 503 backend down, overloaded or not ready, 504 timeout). The web tier
 enforces its own request size limit (Flask's MAX_CONTENT_LENGTH) and answers
 413 in JSON, not with an HTML page.
+
+/api/v1/health never calls the backend: it reports the state the status poller
+(dashboard/poller.py) keeps, with its age, so it answers at once under any
+load or outage; a stuck poller is reported as ``stale``, never as ready.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from flask import Blueprint, Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -19,7 +22,6 @@ from model_backend.errors import BackendError, BadRequest, NotReady
 
 from .classify import Upload, classify_one, record_outcomes
 from .settings import DashboardSettings
-from .status import backend_status
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ MAX_HISTORY = 1000
 MULTIPART_OVERHEAD = 64 * 1024
 #: Dash's own callback route carries uploads as base64 (4/3 larger), several files at once
 DASH_CALLBACK_PATH = "/_dash-update-component"
+#: how long health waits for the poller's very first check (then answers anyway)
+FIRST_CHECK_WAIT_S = 0.5
 ENDPOINT_METHODS = {"classify": "POST", "health": "GET", "history": "GET"}
 
 
@@ -40,7 +44,29 @@ def backend_error_response(error: BackendError):
     return error_response(error.code, error.message, error.http_status)
 
 
-def create_api(settings: DashboardSettings, client, store) -> Blueprint:
+def request_limit(settings: DashboardSettings) -> int:
+    """Largest request body outside Dash's callback routes: one image plus multipart overhead."""
+    return settings.max_image_bytes + MULTIPART_OVERHEAD
+
+
+def health_body(status: dict) -> tuple[dict, int]:
+    """(/api/v1/health JSON, HTTP status) from a poller snapshot."""
+    if status.get("stale"):
+        word = "stale"
+    elif status["ready"]:
+        word = "ready"
+    else:
+        word = "starting" if status["reachable"] else "unavailable"
+    body = {"status": word, "checked_at": status.get("checked_at"), "age_s": status.get("age_s"), "backend": status}
+    if word == "ready":
+        return body, 200
+    code = status.get("error_code") or NotReady.code
+    message = status.get("error") or "The backend is up but its model is not loaded and warm yet."
+    body["error"] = {"code": code, "message": message}
+    return body, 503
+
+
+def create_api(settings: DashboardSettings, client, store, poller) -> Blueprint:
     api = Blueprint("api_v1", __name__, url_prefix=PREFIX)
 
     @api.post("/classify")
@@ -63,15 +89,8 @@ def create_api(settings: DashboardSettings, client, store) -> Blueprint:
 
     @api.get("/health")
     def health():
-        status = backend_status(client, settings.backend)
-        body = {"status": "ready" if status["ready"] else ("starting" if status["reachable"] else "unavailable"),
-                "backend": status}
-        if status["ready"]:
-            return jsonify(body), 200
-        code = status.get("error_code") or NotReady.code
-        message = status.get("error") or "The backend is up but its model is not loaded and warm yet."
-        body["error"] = {"code": code, "message": message}
-        return jsonify(body), 503
+        body, status_code = health_body(poller.snapshot(wait_first_s=FIRST_CHECK_WAIT_S))
+        return jsonify(body), status_code
 
     @api.get("/history")
     def history():
@@ -98,11 +117,11 @@ def create_api(settings: DashboardSettings, client, store) -> Blueprint:
     return api
 
 
-def install_api(server: Flask, settings: DashboardSettings, client, store) -> None:
+def install_api(server: Flask, settings: DashboardSettings, client, store, poller) -> None:
     """Register the blueprint, the size limits and JSON errors for every /api/ path."""
-    server.config["MAX_CONTENT_LENGTH"] = settings.max_image_bytes + MULTIPART_OVERHEAD
-    dash_limit = (settings.max_files * settings.max_image_bytes * 4) // 3 + 1024 * 1024
-    server.register_blueprint(create_api(settings, client, store))
+    server.config["MAX_CONTENT_LENGTH"] = request_limit(settings)
+    dash_limit = settings.callback_body_limit
+    server.register_blueprint(create_api(settings, client, store, poller))
 
     @server.before_request
     def allow_larger_dash_uploads():
@@ -128,10 +147,8 @@ def _read_image(req) -> Upload:
         if file is None:
             raise BadRequest("Expected a multipart file field named 'image'. Received: " +
                              (", ".join(req.files) or "no files"))
-        upload = Upload(file.filename or "", file.read(), "api")
-        return upload if upload.name else replace(upload, name=upload.sha256[:12])
+        return Upload(file.filename or "", file.read(), "api")  # Upload cleans the name (sha prefix when empty)
     data = req.get_data(cache=False)
     if not data:
         raise BadRequest("Expected an image: a multipart field 'image' or the raw image bytes as the request body. Received: an empty body")
-    upload = Upload(req.args.get("name") or req.headers.get("X-Image-Name") or "", data, "api")
-    return upload if upload.name else replace(upload, name=upload.sha256[:12])
+    return Upload(req.args.get("name") or req.headers.get("X-Image-Name") or "", data, "api")

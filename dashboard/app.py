@@ -2,20 +2,26 @@
 
 Nothing runs at import time and nothing here imports TensorFlow: the model
 lives in the backend process, reached through ``model_backend.client``.
+``create_app`` starts one status poller thread (daemon; stopped by
+``stop_app(app)``, or when the app is garbage-collected) whose state the
+health endpoint and the status bar read.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 
 import diskcache
 from dash import Dash, DiskcacheManager
 
-from .api import install_api
+from .api import install_api, request_limit
 from .auth import install_auth
+from .callback_body import install_callback_body_check
 from .callbacks import register_callbacks
 from .history import HistoryStore
 from .layout import build_layout, list_examples
+from .poller import StatusPoller
 from .settings import DashboardSettings
 
 log = logging.getLogger(__name__)
@@ -33,7 +39,7 @@ def create_client(settings: DashboardSettings):
 def create_app(settings: DashboardSettings, client=None, store: HistoryStore | None = None) -> Dash:
     """Build the dashboard. ``client`` is a BackendClient (or anything with classify/ping/info)."""
     client = client if client is not None else create_client(settings)
-    store = store if store is not None else HistoryStore(settings.db_path)
+    store = store if store is not None else HistoryStore.from_settings(settings)
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     manager = DiskcacheManager(diskcache.Cache(str(settings.cache_dir)), expire=3600)
     app = Dash(
@@ -45,10 +51,29 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     app.layout = build_layout(settings, list_examples(settings.assets_dir))
-    install_api(app.server, settings, client, store)  # before auth: it raises Dash's upload size limit first
-    install_auth(app, settings)
+    poller = StatusPoller(client, settings.backend, settings.status_interval_ms / 1000, stale_after_s(settings))
+    app.server.extensions["warmserve"] = {"settings": settings, "client": client, "store": store, "poller": poller}
+    install_api(app.server, settings, client, store, poller)
+    install_callback_body_check(app.server, app.callback_map)
+    guard = install_auth(app, settings, request_limit(settings))
+    app.server.extensions["warmserve"]["guard"] = guard
     register_callbacks(app, settings, client, store)
-    app.server.extensions["warmserve"] = {"settings": settings, "client": client, "store": store}
+    poller.start()
+    weakref.finalize(app, poller.stop, 0)
     log.debug("Dashboard built: backend %s, history %s, auth %s", settings.backend, settings.db_path,
               "on" if settings.auth_enabled else "off")
     return app
+
+
+def stale_after_s(settings: DashboardSettings) -> float:
+    """How old the status may get before health calls it stale: two intervals plus one slowest check."""
+    client = settings.client_settings()
+    slowest_check_ms = client.connect_timeout_ms + client.ping_timeout_ms + client.timeout_ms * (client.retries + 1)
+    return (2 * settings.status_interval_ms + slowest_check_ms) / 1000 + 1.0
+
+
+def stop_app(app: Dash) -> None:
+    """Stop the app's background thread (the status poller)."""
+    poller = app.server.extensions.get("warmserve", {}).get("poller")
+    if poller is not None:
+        poller.stop()

@@ -6,6 +6,8 @@ from dash import ALL, Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from . import ids, views
+from .auth import admin_refusal
+from .components import status_bar
 from .history import HistoryStore
 from .settings import DashboardSettings
 
@@ -46,7 +48,9 @@ def register_callbacks(app: Dash, settings: DashboardSettings, client, store: Hi
         Input(ids.STATUS_INTERVAL, "n_intervals"),
     )
     def refresh_status(_n):
-        return views.status_view(settings, client)
+        # The poller's latest state: never a backend call on a request thread.
+        status = app.server.extensions["warmserve"]["poller"].snapshot()
+        return status_bar(status), status
 
     @app.callback(
         Output(ids.HISTORY_GRAPH, "figure"),
@@ -76,43 +80,47 @@ def register_callbacks(app: Dash, settings: DashboardSettings, client, store: Hi
     @app.callback(
         Output(ids.CLEAR_MODAL, "is_open"),
         Output(ids.CLEAR_DONE, "data"),
+        Output(ids.CLEAR_BUTTON, "children"),
+        Output(ids.CLEAR_BUTTON, "disabled"),
+        Output(ids.CLEAR_BUTTON, "title"),
         Input(ids.CLEAR_BUTTON, "n_clicks"),
         Input(ids.CLEAR_CANCEL, "n_clicks"),
         Input(ids.CLEAR_CONFIRM, "n_clicks"),
         prevent_initial_call=True,
     )
     def clear_history(_open, _cancel, _confirm):
+        # Admins only, checked here on the server: the confirm dialog alone is no protection.
+        if ctx.triggered_id in (ids.CLEAR_BUTTON, ids.CLEAR_CONFIRM):
+            refusal = admin_refusal(settings)
+            if refusal:
+                return False, no_update, "Clear history: admins only", True, refusal
         if ctx.triggered_id == ids.CLEAR_BUTTON:
-            return True, no_update
+            return True, no_update, no_update, no_update, no_update
         if ctx.triggered_id == ids.CLEAR_CONFIRM:
-            return False, store.clear()
-        return False, no_update
+            return False, store.clear(), no_update, no_update, no_update
+        return False, no_update, no_update, no_update, no_update
 
     @app.callback(
         Output(ids.MONOLITH_RESULT, "children"),
         Output(ids.MONOLITH_DONE, "data"),
         Input(ids.MONOLITH_BUTTON, "n_clicks"),
+        # Only the chosen image's sha256 comes from the browser: the model comes from the server's settings
+        # and the image's name from the server's history, never from the dropdown's options or a dcc.Store.
         State(ids.MONOLITH_IMAGE, "value"),
-        State(ids.MONOLITH_IMAGE, "options"),
-        State(ids.BACKEND_STORE, "data"),
         background=True,
         running=[
             (Output(ids.MONOLITH_BUTTON, "disabled"), True, False),
             (Output(ids.MONOLITH_SPINNER, "style"), SHOW, HIDE),
         ],
         progress=[Output(ids.MONOLITH_PROGRESS, "children")],
-        progress_default=["Starting a fresh Python process…"],
+        progress_default=["Asking for a monolith slot…"],
         prevent_initial_call=True,
     )
-    def run_monolith(set_progress, n_clicks, sha256, options, backend):
+    def run_monolith(set_progress, n_clicks, sha256):
         if not n_clicks:
             raise PreventUpdate
-        name = views.option_label(options, sha256)
-        model = (backend or {}).get("model")
-
-        def report(elapsed_s: float) -> None:
-            set_progress([f"Running the monolith on {name}: {elapsed_s:.0f} s "
-                          "(import TensorFlow, load the model, predict once)…"])
-
-        panel = views.run_monolith_view(settings, HistoryStore(settings.db_path), sha256, name, model, report)
+        # A background callback runs in a worker process of its own: it opens its own store there
+        # (SQLite connections must not cross a fork) instead of using the parent's.
+        panel = views.run_monolith_view(settings, HistoryStore.from_settings(settings), sha256,
+                                        lambda text: set_progress([text]))
         return panel, n_clicks

@@ -6,6 +6,12 @@ send the rest to the backend concurrently (a thread pool over
 ``client.classify``, so the backend can batch them), record every outcome in
 the history and keep each accepted image on disk by its sha256 so the
 monolith can be run on it later from any worker process.
+
+Names are untrusted: every :class:`Upload` cleans its own (``sanitize.clean_name``:
+no control characters, at most 255 characters, never empty), whether it came
+from a drop, an example or the API. Thumbnails are decoded here, in the web
+process, so :func:`make_thumbnail` refuses images over
+:data:`THUMBNAIL_MAX_PIXELS` before decoding and reduces as early as it can.
 """
 
 from __future__ import annotations
@@ -25,10 +31,15 @@ from typing import Sequence
 from model_backend.errors import BackendError, BadImage, BadRequest, TooLarge
 
 from .history import SERVICE, HistoryStore, error_record, service_record
+from .sanitize import clean_name
 
 log = logging.getLogger(__name__)
 
 THUMBNAIL_PX = 192
+#: largest image (after JPEG draft scaling) the web process decodes for a thumbnail: 4096 x 4096
+THUMBNAIL_MAX_PIXELS = 4096 * 4096
+#: formats the web process decodes at all (the README's list); anything else gets no thumbnail
+THUMBNAIL_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 KEEP_UPLOADS = 200
 MAX_PARALLEL = 16
 
@@ -40,6 +51,10 @@ class Upload:
     name: str
     data: bytes
     source: str = "upload"
+
+    def __post_init__(self) -> None:
+        # Every way in (drop, example, API ?name= / X-Image-Name / multipart filename) passes here.
+        object.__setattr__(self, "name", clean_name(self.name, self.sha256 if not self.name else None))
 
     @cached_property
     def sha256(self) -> str:
@@ -98,7 +113,7 @@ def uploads_from_browser(contents: Sequence[str] | None, filenames: Sequence[str
     uploads: list[Upload] = []
     refused: list[Outcome] = []
     for position, data_url in enumerate(contents):
-        name = filenames[position] if position < len(filenames) and filenames[position] else f"image-{position + 1}"
+        name = clean_name(filenames[position] if position < len(filenames) else None, fallback=f"image-{position + 1}")
         if position >= max_files:
             refused.append(Outcome.failed(name, None, BadRequest(
                 f"Not sent: at most {max_files} images are classified per drop; drop the rest again."), source=source))
@@ -203,16 +218,31 @@ def make_thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> str | None:
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (size * 2, size * 2))
-            image = ImageOps.exif_transpose(image).convert("RGB")
-            image.thumbnail((size, size))
+        with Image.open(io.BytesIO(data), formats=THUMBNAIL_FORMATS) as image:
+            image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at 1/2 .. 1/8 scale
+            width, height = image.size
+            if width * height > THUMBNAIL_MAX_PIXELS:
+                log.info("No thumbnail for a %dx%d image (over %d pixels)", width, height, THUMBNAIL_MAX_PIXELS)
+                return None
+            if image.mode.startswith("I;16"):
+                image = image.convert("I")  # resizing cannot take 16-bit modes; bounded by the pixel cap above
+            image.thumbnail((size, size))  # loads, then reduces in place (Image.reduce, then a resample)
+            image = _to_8bit(ImageOps.exif_transpose(image)).convert("RGB")
             out = io.BytesIO()
             image.save(out, format="JPEG", quality=80)
     except Exception:  # noqa: BLE001 - a missing thumbnail must not hide a result
         log.debug("No thumbnail for an image the backend accepted", exc_info=True)
         return None
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def _to_8bit(image):
+    """32-bit integer and float images stretched to 8-bit grey (Pillow's convert would clip them to white)."""
+    if image.mode not in ("I", "F"):
+        return image
+    low, high = image.getextrema()
+    scale = 255.0 / (high - low) if high > low else 1.0
+    return image.point(lambda v: (v - low) * scale).convert("L")
 
 
 def format_bytes(n: int) -> str:

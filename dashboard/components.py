@@ -11,6 +11,7 @@ from . import ids
 from .classify import Outcome
 from .figures import format_ms, top_k_figure
 from .history import format_time
+from .sanitize import MESSAGE_MAX, NAME_MAX, SHORT_MAX, clean_text
 from .status import format_duration
 
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
@@ -145,10 +146,13 @@ def history_table(rows: Sequence[Mapping]) -> dbc.Table:
     body = []
     for r in rows:
         result = html.Span("ok", className="text-success") if r.get("ok") else \
-            html.Span(r.get("error_code") or "error", className="text-danger", title=r.get("error_message") or "")
-        top1 = f"{r['top1_label']} ({r['top1_p']:.0%})" if r.get("top1_label") and r.get("top1_p") is not None else ""
+            html.Span(clean_text(r.get("error_code"), SHORT_MAX) or "error", className="text-danger",
+                      title=clean_text(r.get("error_message"), MESSAGE_MAX))
+        top1 = f"{clean_text(r['top1_label'], SHORT_MAX)} ({r['top1_p']:.0%})" \
+            if r.get("top1_label") and isinstance(r.get("top1_p"), (int, float)) else ""
         body.append(html.Tr([html.Td(format_time(r["ts"])[11:23]), html.Td(r.get("kind")),
-                             html.Td(r.get("image") or "", className="text-truncate history-image"),
+                             # capped on the way out too: rows stored before names were capped stay small on screen
+                             html.Td(clean_text(r.get("image"), NAME_MAX), className="text-truncate history-image"),
                              html.Td(format_ms(r.get("latency_ms")), className="text-end"),
                              html.Td(r.get("batch_size") or ""), html.Td(top1), html.Td(result)]))
     return dbc.Table([header, html.Tbody(body)], size="sm", hover=True, responsive=True, className="history-table mb-0")
@@ -158,7 +162,8 @@ def monolith_result(result: Mapping, wall_ms: float | None, image_name: str, ser
     """The monolith's stage timings (or its error) after a run from the UI."""
     error = result.get("error")
     if error:
-        return dbc.Alert([html.Strong(f"The monolith failed on {image_name}: "), error.get("message", "")], color="danger")
+        message = clean_text(error.get("message") if isinstance(error, Mapping) else error, MESSAGE_MAX)
+        return dbc.Alert([html.Strong(f"The monolith failed on {image_name}: "), message], color="danger")
     timings = result.get("timings_ms") or {}
     rows = [html.Tr([html.Td(label), html.Td(format_ms(timings.get(key)), className="text-end")])
             for key, label in MONOLITH_STAGES if key in timings]

@@ -1,4 +1,9 @@
-"""Plotly figures, built by plain functions from plain data (tested without a browser)."""
+"""Plotly figures, built by plain functions from plain data (tested without a browser).
+
+Plotly renders a subset of HTML in hover text and axis labels, so every string
+that came from a user or a peer (image names, class labels) goes through
+``sanitize.plotly_text`` (cleaned, capped, ``<``, ``>`` and ``&`` escaped) on its way into a figure.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
+
+from .sanitize import HOVER_NAME_MAX, SHORT_MAX, clean_text, plotly_text
 
 SERVICE_COLOR = "#2563eb"
 MONOLITH_COLOR = "#dc2626"
@@ -33,7 +40,8 @@ def top_k_figure(predictions: Sequence[Mapping]) -> go.Figure:
     if not predictions:
         return empty_figure("No predictions", height=180)
     ordered = sorted(predictions, key=lambda p: p["p"], reverse=True)
-    labels = _unique([_wrap_label(str(p["label"])) for p in ordered], [p.get("index") for p in ordered])
+    labels = _unique([plotly_text(_wrap_label(clean_text(p["label"], SHORT_MAX))) for p in ordered],
+                     [p.get("index") for p in ordered])
     probs = [float(p["p"]) for p in ordered]
     colors = [TOP_BAR_COLOR if i == 0 else BAR_COLOR for i in range(len(ordered))]
     opacity = [1.0 if i == 0 else 0.55 for i in range(len(ordered))]
@@ -41,7 +49,7 @@ def top_k_figure(predictions: Sequence[Mapping]) -> go.Figure:
         go.Bar(
             x=probs, y=labels, orientation="h", marker={"color": colors, "opacity": opacity},
             text=[f"{p:.1%}" for p in probs], textposition="outside", cliponaxis=False,
-            customdata=[[p.get("index"), p["label"]] for p in ordered],
+            customdata=[[_index(p.get("index")), plotly_text(p["label"], SHORT_MAX)] for p in ordered],
             hovertemplate="%{customdata[1]} (class %{customdata[0]})<br>p = %{x:.3f}<extra></extra>",
         )
     )
@@ -68,7 +76,8 @@ def history_figure(service: Sequence[Mapping], monolith: Sequence[Mapping], summ
         fig.add_trace(go.Scatter(
             x=[_utc(r["ts"]) for r in rows], y=[r["latency_ms"] for r in rows], name=name,
             mode=mode, line={"color": color, "width": 1}, marker={"color": color, "size": size},
-            customdata=[[r.get("image") or "", r.get("top1_label") or "", r.get("batch_size") or ""] for r in rows],
+            customdata=[[plotly_text(r.get("image"), HOVER_NAME_MAX), plotly_text(r.get("top1_label"), HOVER_NAME_MAX),
+                         _index(r.get("batch_size"))] for r in rows],
             hovertemplate="%{y:.1f} ms<br>%{customdata[0]}<br>%{customdata[1]}<br>batch %{customdata[2]}<extra>" + name + "</extra>",
         ))
     times = [r["ts"] for r in (*service, *monolith)]
@@ -104,6 +113,11 @@ def format_ms(ms: float | None) -> str:
     if ms >= 10:
         return f"{ms:.1f} ms"
     return f"{ms:.2f} ms"
+
+
+def _index(value: object) -> int | str:
+    """A number shown in hover text (class index, batch size): an int, or "" for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else ""
 
 
 def _wrap_label(label: str, width: int = 28) -> str:

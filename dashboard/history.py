@@ -10,6 +10,13 @@ imports TensorFlow and loads the model for one image).
 ``latency_ms`` is what the user waited: for the service, the round trip
 measured by the dashboard; for the monolith, the subprocess's wall time when
 the dashboard ran it, else the monolith's own reported total.
+
+Stored text is not trusted: :meth:`HistoryStore.add` is the last line that
+cleans and caps every text column (file names at 255 characters, see
+``sanitize.py``), and the CSV export neutralises spreadsheet formulas.
+Retention keeps the table bounded: at most ``max_rows`` rows (the newest) and
+none older than ``max_age_s``, enforced when a store opens and every
+:data:`PRUNE_EVERY` inserts after that.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from .sanitize import MESSAGE_MAX, SHORT_MAX, clean_name, clean_text, csv_cell
+
 log = logging.getLogger(__name__)
 
 SERVICE = "service"
@@ -37,6 +46,14 @@ KINDS = (SERVICE, MONOLITH)
 BUSY_TIMEOUT_MS = 5000
 #: the summary and the chart look at this many most recent rows per kind
 SUMMARY_WINDOW = 10_000
+#: retention defaults (DashboardSettings.history_max_rows / history_max_age_days override them)
+DEFAULT_MAX_ROWS = 100_000
+DEFAULT_MAX_AGE_S = 365 * 24 * 3600.0
+#: retention is enforced when a store opens and after every this many inserts through it
+PRUNE_EVERY = 500
+#: text columns and their caps (characters); ``image`` is a file name (sanitize.NAME_MAX)
+TEXT_LIMITS = {"source": SHORT_MAX, "sha256": SHORT_MAX, "model": SHORT_MAX, "error_code": SHORT_MAX,
+               "error_message": MESSAGE_MAX, "top1_label": SHORT_MAX}
 
 COLUMNS = (
     "id", "ts", "kind", "source", "image", "sha256", "model", "ok", "error_code", "error_message",
@@ -74,17 +91,32 @@ CREATE INDEX IF NOT EXISTS requests_kind_ts ON requests (kind, ts);
 
 
 class HistoryStore:
-    """The request history in one SQLite file; cheap to create, safe to share across threads and processes."""
+    """The request history in one SQLite file; cheap to create, safe to share across threads and processes.
 
-    def __init__(self, path: str | Path):
+    ``max_rows`` keeps only the newest rows, ``max_age_s`` drops older rows; None or 0 turns either off.
+    """
+
+    def __init__(self, path: str | Path, *, max_rows: int | None = DEFAULT_MAX_ROWS,
+                 max_age_s: float | None = DEFAULT_MAX_AGE_S):
         self.path = Path(path)
+        self.max_rows = int(max_rows) if max_rows else None
+        self.max_age_s = float(max_age_s) if max_age_s else None
         self._local = threading.local()
+        self._inserts = 0
+        self._inserts_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 log.warning("SQLite at %s refused WAL mode (got %s); concurrent writers may wait", self.path, mode)
             conn.executescript(_SCHEMA)
+        self._prune_quietly()
+
+    @classmethod
+    def from_settings(cls, settings) -> "HistoryStore":
+        """The store at ``settings.db_path`` with the retention the dashboard settings ask for."""
+        return cls(settings.db_path, max_rows=settings.history_max_rows,
+                   max_age_s=settings.history_max_age_days * 24 * 3600.0)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -110,11 +142,17 @@ class HistoryStore:
         row = {k: record[k] for k in COLUMNS if k in record and k != "id"}
         row.setdefault("ts", time.time())
         if row.get("kind") not in KINDS:
-            raise ValueError(f"Expected kind to be one of {', '.join(KINDS)}. Received: kind={row.get('kind')!r}")
+            raise ValueError(f"Expected kind to be one of {', '.join(KINDS)}. Received: kind={str(row.get('kind'))[:40]!r}")
         row["ok"] = 1 if row.get("ok") else 0
+        clean_record(row)
         names = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         cursor = self._writer().execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
+        with self._inserts_lock:
+            self._inserts += 1
+            due = self._inserts % PRUNE_EVERY == 0
+        if due:
+            self._prune_quietly()
         return int(cursor.lastrowid)
 
     def add_many(self, records: Iterable[Mapping[str, object]]) -> None:
@@ -167,6 +205,35 @@ class HistoryStore:
             count, last = conn.execute("SELECT COUNT(*), MAX(id) FROM requests").fetchone()
         return [count, last]
 
+    def image_name(self, sha256: str) -> str | None:
+        """The name this image was last recorded under (the server's own record, not what a browser says)."""
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT image FROM requests WHERE sha256 = ? AND image IS NOT NULL ORDER BY id DESC LIMIT 1",
+                               (str(sha256),)).fetchone()
+        return row["image"] if row else None
+
+    def prune(self) -> int:
+        """Apply the retention (rows beyond ``max_rows``, rows older than ``max_age_s``); return how many went."""
+        deleted = 0
+        with closing(self._connect()) as conn:
+            if self.max_age_s:
+                cutoff = time.time() - self.max_age_s
+                for kind in KINDS:  # one range scan per kind on the (kind, ts) index
+                    deleted += conn.execute("DELETE FROM requests WHERE kind = ? AND ts < ?", (kind, cutoff)).rowcount
+            if self.max_rows:
+                # ids only grow (AUTOINCREMENT) and deletions take the oldest, so this keeps the newest max_rows
+                deleted += conn.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?",
+                                        (self.max_rows,)).rowcount
+        if deleted:
+            log.info("History retention removed %d old rows from %s", deleted, self.path)
+        return deleted
+
+    def _prune_quietly(self) -> None:
+        try:
+            self.prune()
+        except sqlite3.Error:  # retention is housekeeping: never fail an insert or a start for it
+            log.warning("Could not apply the history retention to %s", self.path, exc_info=True)
+
     def clear(self) -> int:
         """Delete every record; return how many there were."""
         with closing(self._connect()) as conn:
@@ -181,8 +248,17 @@ class HistoryStore:
             for row in conn.execute("SELECT * FROM requests ORDER BY id"):
                 record = dict(row)
                 record["time"] = format_time(record["ts"])
-                writer.writerow(record)
+                writer.writerow({key: csv_cell(value) for key, value in record.items()})
         return buffer.getvalue()
+
+
+def clean_record(row: dict) -> dict:
+    """Clean and cap every text column in place (the last line before a row is stored)."""
+    row["image"] = clean_name(row.get("image"), row.get("sha256") if isinstance(row.get("sha256"), str) else None)
+    for column, limit in TEXT_LIMITS.items():
+        if row.get(column) is not None:
+            row[column] = clean_text(row[column], limit) or None
+    return row
 
 
 # --- building records (pure functions) ------------------------------------------------------------

@@ -18,7 +18,7 @@ MONOLITH_DONE = "monolith-done"
 # Status
 STATUS = "status"
 STATUS_INTERVAL = "status-interval"
-BACKEND_STORE = "backend-store"  # dcc.Store: the last info() reply (model name for the monolith)
+BACKEND_STORE = "backend-store"  # dcc.Store: the last info() reply (display only: the monolith takes nothing from it)
 
 # History
 HISTORY_GRAPH = "history-graph"

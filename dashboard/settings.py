@@ -11,7 +11,17 @@ Environment variables:
     WARMSERVE_DASH_DATA_DIR, WARMSERVE_DASH_DB, WARMSERVE_DASH_THREADS,
     WARMSERVE_DASH_DEBUG, WARMSERVE_DASH_MAX_UPLOAD_MB, WARMSERVE_DASH_TIMEOUT_MS,
     WARMSERVE_DASH_USERS ("alice:pw,bob:pw2"), WARMSERVE_DASH_AUTH_FILE,
-    WARMSERVE_DASH_SECRET_KEY
+    WARMSERVE_DASH_SECRET_KEY, WARMSERVE_DASH_ANONYMOUS_ROLE (admin|viewer),
+    WARMSERVE_DASH_ALLOWED_HOSTS ("dash.example,10.0.0.5" or "*"),
+    WARMSERVE_DASH_CALLBACK_MAX_MB, WARMSERVE_DASH_CONNECTION_LIMIT,
+    WARMSERVE_DASH_CHANNEL_TIMEOUT_S, WARMSERVE_DASH_CLEANUP_INTERVAL_S,
+    WARMSERVE_DASH_KEYS_DIR, WARMSERVE_DASH_INSECURE (CURVE to the backend; see model_backend/security.py)
+    WARMSERVE_DASH_MONOLITH_MODEL (else WARMSERVE_MODEL), WARMSERVE_DASH_MONOLITH_CONCURRENCY,
+    WARMSERVE_DASH_MONOLITH_QUEUE, WARMSERVE_DASH_HISTORY_MAX_ROWS, WARMSERVE_DASH_HISTORY_MAX_AGE_DAYS
+
+Users (see dashboard/users.py): entries are ``name:password`` (a plain password;
+such a user is a viewer) or ``name:role:hash`` with a werkzeug password hash
+(``python -m dashboard users add FILE NAME --role admin`` writes one).
 """
 
 from __future__ import annotations
@@ -21,7 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from model_backend.settings import DEFAULT_ADDRESS, ClientSettings, SettingsError, parse_env_value
+from model_backend.settings import DEFAULT_ADDRESS, DEFAULT_MODEL, ClientSettings, SettingsError, parse_env_value
+
+from .users import ADMIN, ROLES, VIEWER, User, UsersError, normalize, parse_entry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -29,6 +41,9 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data"
 HISTORY_FILE_NAME = "history.sqlite3"
 ENV_PREFIX = "WARMSERVE_DASH_"
 MIB = 1024 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+#: room for the JSON around the base64 images on Dash's callback route
+CALLBACK_SLACK_BYTES = MIB
 
 __all__ = ["DashboardSettings", "SettingsError", "settings_from", "parse_users", "read_auth_file"]
 
@@ -59,10 +74,35 @@ class DashboardSettings:
     status_interval_ms: int = 3000
     #: how long the "run the monolith" subprocess may take
     monolith_timeout_s: float = 180.0
-    #: (username, password) pairs; empty = no authentication
-    users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: the monolith's --model, from the server's settings only (default: WARMSERVE_MODEL, else the backend's default)
+    monolith_model: str = DEFAULT_MODEL
+    #: monolith runs at once across every dashboard process sharing data_dir, and how many more may wait in line
+    monolith_concurrency: int = 1
+    monolith_queue: int = 4
+    #: history retention: the newest rows kept, and the oldest age kept (0 = no age limit)
+    history_max_rows: int = 100_000
+    history_max_age_days: float = 365.0
+    #: users.User entries (name, password or werkzeug hash, role); (name, password) pairs are viewers.
+    #: Empty = no authentication.
+    users: tuple[User, ...] = field(default=(), repr=False)
     secret_key: str | None = field(default=None, repr=False)
     assets_dir: Path = ASSETS_DIR
+    #: CURVE keys folder (server.key + this machine's client pair) for a backend beyond loopback
+    keys_dir: Path | None = None
+    #: reach a non-loopback backend without CURVE keys (unauthenticated, unencrypted)
+    insecure: bool = False
+    #: role of every request when auth is off: None = admin on a loopback host, viewer when exposed
+    anonymous_role: str | None = None
+    #: Host header names served (any port); empty = loopback names plus what ``host`` implies; "*" = any
+    allowed_hosts: tuple[str, ...] = ()
+    #: body limit of Dash's callback routes (dropped files travel base64-encoded); None = derived from
+    #: max_files x max_image_bytes x 4/3 + 1 MiB
+    callback_max_bytes: int | None = None
+    #: waitress: most open connections; idle ones are closed after channel_timeout_s, checked every
+    #: cleanup_interval_s (slowloris: idle sockets must not starve the service)
+    connection_limit: int = 1000
+    channel_timeout_s: int = 30
+    cleanup_interval_s: int = 5
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host.strip():
@@ -77,9 +117,29 @@ class DashboardSettings:
         _check_int("status_interval_ms", self.status_interval_ms, 250, 3_600_000)
         if not isinstance(self.monolith_timeout_s, (int, float)) or not 1 <= self.monolith_timeout_s <= 3600:
             raise SettingsError(f"Expected monolith_timeout_s between 1 and 3600. Received: monolith_timeout_s={self.monolith_timeout_s!r}")
-        for name, password in self.users:
-            if not name or ":" in name or not password:
-                raise SettingsError(f"Expected users as 'name:password' pairs with a non-empty name and password. Received: user={name!r}")
+        _check_monolith_model(self.monolith_model)
+        _check_int("monolith_concurrency", self.monolith_concurrency, 1, 64)
+        _check_int("monolith_queue", self.monolith_queue, 0, 1000)
+        _check_int("history_max_rows", self.history_max_rows, 1, 1_000_000_000)
+        if isinstance(self.history_max_age_days, bool) or not isinstance(self.history_max_age_days, (int, float)) \
+                or not 0 <= self.history_max_age_days <= 36_500:
+            raise SettingsError("Expected history_max_age_days between 0 (no age limit) and 36500. "
+                                f"Received: history_max_age_days={self.history_max_age_days!r}")
+        try:
+            users = tuple(normalize(user) for user in self.users)
+        except UsersError as error:
+            raise SettingsError(str(error)) from None
+        object.__setattr__(self, "users", users)
+        if self.anonymous_role is not None and self.anonymous_role not in ROLES:
+            raise SettingsError(f"Expected anonymous_role to be admin or viewer. Received: anonymous_role={self.anonymous_role!r}")
+        hosts = (self.allowed_hosts,) if isinstance(self.allowed_hosts, str) else self.allowed_hosts
+        hosts = tuple(str(h).strip().lower() for h in hosts if str(h).strip())
+        object.__setattr__(self, "allowed_hosts", hosts)
+        if self.callback_max_bytes is not None:
+            _check_int("callback_max_bytes", self.callback_max_bytes, 64 * 1024, 4096 * MIB)
+        _check_int("connection_limit", self.connection_limit, 8, 100_000)
+        _check_int("channel_timeout_s", self.channel_timeout_s, 1, 3600)
+        _check_int("cleanup_interval_s", self.cleanup_interval_s, 1, 3600)
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         db_path = Path(self.db_path).expanduser() if self.db_path else self.data_dir / HISTORY_FILE_NAME
         object.__setattr__(self, "db_path", db_path)
@@ -89,6 +149,23 @@ class DashboardSettings:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.users)
+
+    @property
+    def loopback(self) -> bool:
+        """Bound to a loopback address only (nothing else on the network can reach it directly)."""
+        return self.host.strip().lower() in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    @property
+    def role_without_auth(self) -> str:
+        """The role every request gets when auth is off: admin on loopback, viewer when exposed (or the setting)."""
+        return self.anonymous_role or (ADMIN if self.loopback else VIEWER)
+
+    @property
+    def callback_body_limit(self) -> int:
+        """Largest body accepted on Dash's callback routes (/_dash-*)."""
+        if self.callback_max_bytes is not None:
+            return self.callback_max_bytes
+        return (self.max_files * self.max_image_bytes * 4) // 3 + CALLBACK_SLACK_BYTES
 
     @property
     def url(self) -> str:
@@ -106,7 +183,8 @@ class DashboardSettings:
 
     def client_settings(self) -> ClientSettings:
         """The BackendClient settings these dashboard settings imply."""
-        return ClientSettings(address=self.backend, timeout_ms=self.timeout_ms, retries=self.retries)
+        return ClientSettings(address=self.backend, timeout_ms=self.timeout_ms, retries=self.retries,
+                              keys_dir=self.keys_dir, insecure=self.insecure)
 
 
 def settings_from(flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> DashboardSettings:
@@ -120,12 +198,20 @@ def settings_from(flags: Mapping[str, object] | None = None, environ: Mapping[st
             values[name] = parse_env_value(ENV_PREFIX + suffix, raw, kind)
     if "max_upload_mb" in values:
         values["max_image_bytes"] = int(values.pop("max_upload_mb") * MIB)
+    if "monolith_model" not in values and environ.get("WARMSERVE_MODEL"):
+        values["monolith_model"] = environ["WARMSERVE_MODEL"]  # the model the backend serves (run.sh sets it)
     if flags.get("max_upload_mb") is not None:
         flags["max_image_bytes"] = int(float(flags.pop("max_upload_mb")) * MIB)
+    for source in (values, flags):
+        if source.get("callback_max_mb") is not None:
+            source["callback_max_bytes"] = int(float(source.pop("callback_max_mb")) * MIB)
+        source.pop("callback_max_mb", None)
+        if isinstance(source.get("allowed_hosts"), str):
+            source["allowed_hosts"] = tuple(h.strip() for h in source["allowed_hosts"].split(",") if h.strip())
     auth_file = flags.pop("auth_file", None) or values.pop("auth_file", None)
     users_text = flags.pop("users", None) or values.pop("users", None)
     values.update(flags)
-    users: list[tuple[str, str]] = []
+    users: list[User] = []
     if users_text:
         users.extend(parse_users(str(users_text)))
     if auth_file:
@@ -135,28 +221,25 @@ def settings_from(flags: Mapping[str, object] | None = None, environ: Mapping[st
     return DashboardSettings(**values)
 
 
-def parse_users(text: str) -> list[tuple[str, str]]:
-    """``"alice:pw,bob:pw2"`` -> [("alice", "pw"), ("bob", "pw2")]; a clear error for a malformed entry."""
+def parse_users(text: str) -> list[User]:
+    """``"alice:pw,bob:pw2"`` -> [User("alice", "pw", "viewer"), ...]; a clear error for a malformed entry."""
     return _parse_entries(text.split(","))
 
 
-def _parse_entries(entries: list[str]) -> list[tuple[str, str]]:
-    pairs = []
+def _parse_entries(entries: list[str]) -> list[User]:
+    users = []
     for entry in entries:
-        entry = entry.strip()
-        if not entry:
+        if not entry.strip():
             continue
-        name, sep, password = entry.partition(":")
-        if not sep or not name or not password:
-            shown = repr(name.strip()) if sep else "an entry without ':'"  # never echo a password
-            raise SettingsError("Expected users as 'name:password' separated by commas, e.g. alice:pw,bob:pw2. "
-                                f"Received: {shown} with an empty name or password")
-        pairs.append((name.strip(), password))
-    return pairs
+        try:
+            users.append(parse_entry(entry))  # the message never echoes a password
+        except UsersError as error:
+            raise SettingsError(str(error)) from None
+    return users
 
 
-def read_auth_file(path: Path) -> list[tuple[str, str]]:
-    """Read ``name:password`` lines (``#`` comments and blank lines ignored)."""
+def read_auth_file(path: Path) -> list[User]:
+    """Read ``name:password`` / ``name:role:hash`` lines (``#`` comments and blank lines ignored)."""
     try:
         text = Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as exc:
@@ -180,10 +263,31 @@ _ENV_FIELDS = {
     "RETRIES": ("retries", int),
     "STATUS_INTERVAL_MS": ("status_interval_ms", int),
     "MONOLITH_TIMEOUT_S": ("monolith_timeout_s", float),
+    "MONOLITH_MODEL": ("monolith_model", str),
+    "MONOLITH_CONCURRENCY": ("monolith_concurrency", int),
+    "MONOLITH_QUEUE": ("monolith_queue", int),
+    "HISTORY_MAX_ROWS": ("history_max_rows", int),
+    "HISTORY_MAX_AGE_DAYS": ("history_max_age_days", float),
     "USERS": ("users", str),
     "AUTH_FILE": ("auth_file", str),
     "SECRET_KEY": ("secret_key", str),
+    "KEYS_DIR": ("keys_dir", Path),
+    "INSECURE": ("insecure", bool),
+    "ANONYMOUS_ROLE": ("anonymous_role", str),
+    "ALLOWED_HOSTS": ("allowed_hosts", str),
+    "CALLBACK_MAX_MB": ("callback_max_mb", float),
+    "CONNECTION_LIMIT": ("connection_limit", int),
+    "CHANNEL_TIMEOUT_S": ("channel_timeout_s", int),
+    "CLEANUP_INTERVAL_S": ("cleanup_interval_s", int),
 }
+
+
+def _check_monolith_model(model: object) -> None:
+    """A model name or .keras path as an admin writes it: one line, not an option, not absurdly long."""
+    if not isinstance(model, str) or not model.strip() or model.startswith("-") or len(model) > 1024 \
+            or any(ord(c) < 32 or ord(c) == 127 for c in model):
+        raise SettingsError("Expected monolith_model to be a model name such as efficientnet-lite0 or a path to a .keras file. "
+                            f"Received: monolith_model={str(model)[:100]!r}")
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

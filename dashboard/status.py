@@ -1,4 +1,8 @@
-"""Backend status for the status bar and /api/v1/health: one plain dict from ping() and info()."""
+"""Backend status for the status bar and /api/v1/health: one plain dict from ping() and info().
+
+Only the status poller (dashboard/poller.py) calls ``backend_status`` in the
+running dashboard; health and the status bar read the poller's latest state.
+"""
 
 from __future__ import annotations
 

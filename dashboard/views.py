@@ -2,6 +2,10 @@
 
 The callbacks in callbacks.py only unpack Dash's inputs, call one of these and
 return its result; nothing here needs a browser or a Dash request context.
+
+What the browser sends is input, never configuration: the monolith runs the
+model named in the server's settings, on an image found by its (validated)
+sha256 among the kept uploads, under the name the server recorded for it.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ from typing import Callable, Sequence
 import dash_bootstrap_components as dbc
 from dash import html
 
+from model_backend.errors import Overloaded
+
 from . import components
 from .classify import Outcome, Upload, classify_many, kept_upload, record_outcomes, uploads_from_browser
 from .figures import history_figure
 from .history import MONOLITH, SERVICE, HistoryStore, monolith_record
 from .layout import list_examples
+from .monolith_queue import MonolithQueue, QueuePlace
 from .monolith_runner import run_monolith_on_file
+from .sanitize import fallback_name
 from .settings import DashboardSettings
 from .status import backend_status
 
@@ -74,25 +82,49 @@ def history_csv(store: HistoryStore) -> dict:
     return {"content": store.to_csv(), "filename": f"warmserve-history-{stamp}.csv", "type": "text/csv"}
 
 
-def run_monolith_view(settings: DashboardSettings, store: HistoryStore, sha256: str | None, image_name: str | None,
-                      model: str | None, on_progress: Callable[[float], None] | None = None):
-    """Run the monolith on a kept upload, record it as a "monolith" row and return the result panel."""
-    path = kept_upload(settings.uploads_dir, sha256 or "")
+def monolith_queue(settings: DashboardSettings) -> MonolithQueue:
+    """The queue every dashboard process on this host shares (files under data_dir)."""
+    return MonolithQueue(settings.data_dir / "monolith-queue", slots=settings.monolith_concurrency,
+                         max_waiting=settings.monolith_queue)
+
+
+def run_monolith_view(settings: DashboardSettings, store: HistoryStore, sha256: object,
+                      on_progress: Callable[[str], None] | None = None, *, queue: MonolithQueue | None = None,
+                      runner: Callable[..., tuple[dict, float]] = run_monolith_on_file):
+    """Wait for a monolith slot, run it on a kept upload, record a "monolith" row and return the result panel.
+
+    ``sha256`` is the only thing taken from the browser. A full queue is refused at once and is not recorded
+    (a refusal says nothing about the monolith's latency); ``on_progress`` hears the place in line, then the
+    seconds spent running.
+    """
+    path = kept_upload(settings.uploads_dir, sha256) if isinstance(sha256, str) else None
     if path is None:
         return dbc.Alert("Classify an image first (drop one or click an example), then run the monolith on it.",
-                                    color="info")
-    name = image_name or sha256[:12]
-    result, wall_ms = run_monolith_on_file(path, model=model, timeout_s=settings.monolith_timeout_s,
-                                           on_progress=on_progress)
+                         color="info")
+    name = store.image_name(sha256) or fallback_name(sha256)
+    report = on_progress or (lambda _text: None)
+    queue = queue if queue is not None else monolith_queue(settings)
+    waiting_since = time.monotonic()
+
+    def waiting(place: QueuePlace) -> None:
+        report(f"Waiting for a free monolith slot: {place.text()} "
+               f"(at most {place.slots} at once; waiting {time.monotonic() - waiting_since:.0f} s)…")
+
+    try:
+        # Runs ahead finish within monolith_timeout_s each; the bound only matters if something is stuck.
+        slot = queue.acquire(on_wait=waiting, timeout_s=(settings.monolith_queue + 1) * settings.monolith_timeout_s)
+    except Overloaded as refusal:
+        log.info("Monolith run on %s refused: %s", name, refusal.message)
+        return dbc.Alert(refusal.message, color="warning", className="monolith-refused")
+
+    def running(elapsed_s: float) -> None:
+        report(f"Running the monolith on {name}: {elapsed_s:.0f} s (import TensorFlow, load the model, predict once)…")
+
+    with slot:
+        result, wall_ms = runner(path, model=settings.monolith_model, timeout_s=settings.monolith_timeout_s,
+                                 on_progress=running, pass_fds=(slot.fd,))
     try:
         store.add(monolith_record(name, result, wall_ms=wall_ms, source="ui", sha256=sha256))
     except Exception:  # noqa: BLE001 - still show the result
         log.exception("Could not record the monolith run in %s", store.path)
     return components.monolith_result(result, wall_ms, name, store.summary()[SERVICE]["p50"])
-
-
-def option_label(options: Sequence[dict] | None, value: str | None) -> str | None:
-    for option in options or []:
-        if option.get("value") == value:
-            return str(option.get("label"))
-    return None

@@ -145,3 +145,58 @@ def test_dash_callback_route_may_carry_several_images_but_the_api_may_not(api):
     dash_reply = http.post("/_dash-update-component", data=body, content_type="application/json")
     assert dash_reply.status_code != 413  # uploads travel base64-encoded, several per drop
     assert_error(http.post("/api/v1/classify", data=body), 413, "too_large")
+
+
+class GatedClient:
+    """A backend client whose ping blocks until the test opens the gate; counts the calls."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.gate = threading.Event()
+        self.pings = 0
+        self.ready = True
+
+    def ping(self) -> dict:
+        from model_backend.errors import BackendTimeout
+
+        self.pings += 1
+        if not self.gate.wait(30):
+            raise BackendTimeout("no reply")
+        return {"ok": True, "ready": self.ready, "model": "stub"}
+
+    def info(self) -> dict:
+        return {"ok": True, "ready": self.ready, "model": "stub", "max_batch": 4}
+
+
+def test_health_answers_from_the_pollers_state_and_says_when_it_is_stale(dash_settings):
+    import time
+
+    from dashboard.app import stop_app
+
+    client = GatedClient()
+    app = create_app(dash_settings(status_interval_ms=250), client)
+    http = app.server.test_client()
+    try:
+        for _ in range(5):  # the poller's check is stuck: health still answers at once, and never calls the backend
+            started = time.monotonic()
+            response = http.get("/api/v1/health")
+            assert time.monotonic() - started < 1.0
+            assert_error(response, 503, "unavailable")
+        assert client.pings == 1
+        poller = app.server.extensions["warmserve"]["poller"]
+        poller.stale_after_s = 0.05
+        time.sleep(0.1)
+        stale = http.get("/api/v1/health")
+        assert_error(stale, 503, "stale")
+        assert stale.get_json()["status"] == "stale" and stale.get_json()["age_s"] >= 0.05
+        poller.stale_after_s = 60
+        client.gate.set()  # the backend answers: the poller's next state is ready
+        deadline = time.monotonic() + 5
+        while http.get("/api/v1/health").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        body = http.get("/api/v1/health").get_json()
+        assert body["status"] == "ready" and body["backend"]["model"] == "stub" and body["age_s"] < 5
+    finally:
+        client.gate.set()
+        stop_app(app)

@@ -90,3 +90,72 @@ def test_thumbnail_is_a_small_jpeg_data_url(chelsea_png):
     thumb = make_thumbnail(chelsea_png)
     assert thumb.startswith("data:image/jpeg;base64,") and len(thumb) < 40_000
     assert make_thumbnail(b"not an image") is None
+
+
+def huge_png(width: int, height: int, bit_depth: int = 16) -> bytes:
+    """A valid grey PNG of any size, built row by row (a 7999 x 7999 16-bit one is ~130 KB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    row = b"\x00" + b"\x00" * (width * bit_depth // 8)
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+PEAK_RSS = """
+import resource, sys
+from dashboard.classify import make_thumbnail
+data = open(sys.argv[1], "rb").read()
+make_thumbnail(b"")  # imports Pillow and friends before measuring
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = make_thumbnail(data)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(after - before, result is not None)
+"""
+
+
+@pytest.mark.parametrize("size, bits", [((7999, 7999), 16), ((20000, 20000), 8)])
+def test_a_thumbnail_never_decodes_a_huge_image(tmp_path, size, bits):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(huge_png(*size, bit_depth=bits))
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path)], cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    grown_kb, made = out.stdout.split()
+    assert made == "False"  # no preview for it (the backend decides whether it is classified)
+    assert int(grown_kb) < 32 * 1024  # decoding 7999 x 7999 x 16 bits would take 128 MB at least
+
+
+def test_thumbnails_of_every_accepted_mode_and_of_big_photos():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    def encoded(image, fmt: str) -> bytes:
+        out = io.BytesIO()
+        image.save(out, format=fmt)
+        return out.getvalue()
+
+    ramp = (np.arange(500 * 600, dtype=np.uint32).reshape(500, 600) % 65536).astype(np.uint16)
+    images = [encoded(Image.fromarray(ramp), "PNG"), encoded(Image.fromarray(ramp.astype(np.float32)), "TIFF"),
+              encoded(Image.new("1", (300, 200)), "PNG"), encoded(Image.new("P", (300, 200)), "GIF"),
+              encoded(Image.new("CMYK", (300, 200)), "JPEG"), encoded(Image.new("RGB", (8000, 6000), "red"), "JPEG")]
+    for data in images:
+        thumbnail = make_thumbnail(data)
+        assert thumbnail and thumbnail.startswith("data:image/jpeg;base64,")
+        with Image.open(io.BytesIO(base64.b64decode(thumbnail.split(",", 1)[1]))) as small:
+            assert max(small.size) <= 192
+    with Image.open(io.BytesIO(base64.b64decode(make_thumbnail(images[0]).split(",", 1)[1]))) as grey:
+        low, high = grey.convert("L").getextrema()
+        assert high - low > 200  # 16-bit values are scaled to 8 bits, not clipped to white
+    assert make_thumbnail(encoded(Image.new("RGB", (30, 30)), "PCX")) is None  # not a format the README lists

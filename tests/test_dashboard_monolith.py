@@ -1,15 +1,22 @@
-"""Running the monolith from the dashboard: output parsing, time limit, and one real run recorded in the history."""
+"""Running the monolith from the dashboard: output parsing, time limit, the model and name taken from the server
+only (never from what the browser sends), and one real run recorded in the history."""
 
 from __future__ import annotations
 
 import json
+import sys
 
+import diskcache
 import pytest
+from dash import Dash, DiskcacheManager
 
-from dashboard import views
+from dashboard import ids, monolith_runner, views
+from dashboard.callbacks import register_callbacks
 from dashboard.classify import Upload, keep_upload
-from dashboard.history import MONOLITH, HistoryStore
+from dashboard.history import MONOLITH, HistoryStore, service_record
+from dashboard.layout import build_layout
 from dashboard.monolith_runner import monolith_command, parse_monolith_output, run_monolith_on_file
+from dashboard.settings import SettingsError, settings_from
 
 RESULT = {"model": "efficientnet-lite0", "image": "x", "predictions": [{"index": 285, "label": "Egyptian cat", "p": 0.8}],
           "timings_ms": {"import": 1, "model_load": 2, "preprocess": 3, "inference": 4, "total": 10}}
@@ -45,7 +52,8 @@ def test_real_monolith_run_is_shown_and_recorded(dash_settings, chelsea_png):
     upload = Upload("chelsea.png", chelsea_png)
     keep_upload(settings.uploads_dir, upload)
     progress = []
-    panel = views.run_monolith_view(settings, store, upload.sha256, "chelsea.png", "efficientnet-lite0", progress.append)
+    store.add(service_record("chelsea.png", upload.sha256, {"predictions": []}, 10.0))  # classified first, as in the UI
+    panel = views.run_monolith_view(settings, store, upload.sha256, progress.append)
     text = json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json())
     [row] = store.recent(kind=MONOLITH)
     assert row["ok"] == 1, row["error_message"]
@@ -53,3 +61,63 @@ def test_real_monolith_run_is_shown_and_recorded(dash_settings, chelsea_png):
     assert row["import_ms"] > 0 and row["model_load_ms"] > 0 and row["latency_ms"] >= row["backend_total_ms"] * 0.9
     assert "import TensorFlow" in text and "chelsea.png" in text
     assert progress  # elapsed seconds were reported while it ran
+
+
+#: what a browser could forge: paths (a file-existence oracle), traversal, URLs (a download), options, odd types
+HOSTILE = ["/etc/passwd.keras", "../x", "../../etc/passwd", "https://evil.example/model.keras", "--weights=/etc/passwd",
+           "resnet50", "a" * 64 + "/../x", "A" * 64, "g" * 64, ["a"] * 64, {"model": "/etc/passwd.keras"}, 12345, None, ""]
+STANDIN_RESULT = ("import json; print(json.dumps({'model': 'stand-in', 'predictions': [{'index': 1, 'label': 'one', 'p': 1.0}],"
+                  " 'timings_ms': {'import': 1, 'model_load': 1, 'preprocess': 1, 'inference': 1, 'total': 4}}))")
+
+
+def test_the_browser_sends_only_the_images_sha256_to_the_monolith_callback(dash_settings):
+    settings = dash_settings()
+    app = Dash(__name__, background_callback_manager=DiskcacheManager(diskcache.Cache(str(settings.cache_dir))))
+    app.layout = build_layout(settings, [])
+    register_callbacks(app, settings, None, HistoryStore(settings.db_path))
+    [monolith] = [cb for key, cb in app.callback_map.items() if f"{ids.MONOLITH_RESULT}.children" in key]
+    # No dcc.Store, no dropdown options: the model and the name cannot come from the browser.
+    assert monolith["inputs"] == [{"id": ids.MONOLITH_BUTTON, "property": "n_clicks"}]
+    assert monolith["state"] == [{"id": ids.MONOLITH_IMAGE, "property": "value"}]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=repr)
+def test_a_forged_image_value_runs_nothing(dash_settings, monkeypatch, value):
+    settings = dash_settings()
+    monkeypatch.setattr(monolith_runner.subprocess, "Popen", lambda *a, **k: pytest.fail(f"started {a}"))
+    panel = views.run_monolith_view(settings, HistoryStore(settings.db_path), value)
+    assert "Classify an image first" in json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json())
+
+
+def test_the_command_line_takes_the_model_from_settings_and_the_name_from_the_history(dash_settings, monkeypatch):
+    settings = dash_settings(monolith_model="resnet50")
+    store = HistoryStore(settings.db_path)
+    upload = Upload("cat.png", b"some image bytes")
+    keep_upload(settings.uploads_dir, upload)
+    store.add(service_record("cat.png", upload.sha256, {"predictions": []}, 10.0))
+    commands = []
+
+    def recording(image_path, model=None):
+        commands.append(monolith_command(image_path, model))
+        return [sys.executable, "-c", STANDIN_RESULT]
+
+    monkeypatch.setattr(monolith_runner, "monolith_command", recording)
+    panel = views.run_monolith_view(settings, store, upload.sha256)
+    [command] = commands
+    assert command == [sys.executable, "-m", "model_backend.monolith", str(settings.uploads_dir / f"{upload.sha256}.img"),
+                       "--json", "--model", "resnet50"]
+    assert not any(str(h) in arg for h in HOSTILE if h and isinstance(h, str) and h != "resnet50" for arg in command)
+    text = json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json())
+    assert "Monolith on cat.png" in text and "stand-in" in text
+    [row] = store.recent(kind=MONOLITH)
+    assert row["image"] == "cat.png" and row["ok"] == 1 and row["source"] == "ui"
+
+
+def test_the_monolith_model_setting_defaults_to_the_backends_and_refuses_options():
+    assert settings_from({}, {}).monolith_model == "efficientnet-lite0"
+    assert settings_from({}, {"WARMSERVE_MODEL": "resnet50"}).monolith_model == "resnet50"
+    both = {"WARMSERVE_MODEL": "resnet50", "WARMSERVE_DASH_MONOLITH_MODEL": "/models/mine.keras"}
+    assert settings_from({}, both).monolith_model == "/models/mine.keras"
+    for bad in ("--weights=/etc/passwd", "", "a\nb"):
+        with pytest.raises(SettingsError, match="monolith_model"):
+            settings_from({}, {"WARMSERVE_DASH_MONOLITH_MODEL": bad} if bad else {"WARMSERVE_MODEL": " "})

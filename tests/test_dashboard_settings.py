@@ -21,7 +21,8 @@ def test_defaults_bind_loopback_and_put_history_under_the_data_dir(tmp_path):
 def test_environment_is_read_and_flags_win(tmp_path):
     env = {"WARMSERVE_DASH_HOST": "0.0.0.0", "WARMSERVE_DASH_PORT": "9000", "WARMSERVE_DASH_DB": str(tmp_path / "h.db"),
            "WARMSERVE_DASH_BACKEND": "tcp://10.0.0.5:6000", "WARMSERVE_DASH_DEBUG": "yes", "WARMSERVE_DASH_THREADS": "4",
-           "WARMSERVE_DASH_MAX_UPLOAD_MB": "2"}
+           "WARMSERVE_DASH_MAX_UPLOAD_MB": "2",
+           "WARMSERVE_DASH_INSECURE": "1"}  # a non-loopback backend without CURVE keys needs it (model_backend/security.py)
     settings = settings_from({"port": 8123, "host": None}, env)
     assert settings.port == 8123  # flag wins
     assert settings.host == "0.0.0.0"  # flag not given: environment
@@ -34,7 +35,8 @@ def test_users_from_env_and_auth_file(tmp_path):
     auth_file = tmp_path / "users.txt"
     auth_file.write_text("# team\ncarol:secret,3\n\n")
     settings = settings_from({"auth_file": str(auth_file)}, {"WARMSERVE_DASH_USERS": "alice:pw,bob:pw:2"})
-    assert dict(settings.users) == {"alice": "pw", "bob": "pw:2", "carol": "secret,3"}
+    assert {user.name: user.secret for user in settings.users} == {"alice": "pw", "bob": "pw:2", "carol": "secret,3"}
+    assert {user.role for user in settings.users} == {"viewer"}  # plain passwords are viewers
     assert settings.auth_enabled
     assert "pw" not in repr(settings)  # passwords stay out of logs
 
@@ -66,7 +68,7 @@ def test_malformed_users_are_refused():
     with pytest.raises(SettingsError) as info:
         parse_users(":hunter2")
     assert "hunter2" not in str(info.value)
-    assert parse_users(" alice:pw , ") == [("alice", "pw")]
+    assert parse_users(" alice:pw , ") == [("alice", "pw", "viewer")]
     with pytest.raises(SettingsError, match="auth file"):
         read_auth_file(Path("/nonexistent/users.txt"))
 
@@ -75,3 +77,26 @@ def test_settings_are_frozen(tmp_path):
     settings = DashboardSettings(data_dir=tmp_path)
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_door_settings_from_environment_and_flags(tmp_path):
+    env = {"WARMSERVE_DASH_ALLOWED_HOSTS": "dash.example, 10.0.0.5", "WARMSERVE_DASH_ANONYMOUS_ROLE": "viewer",
+           "WARMSERVE_DASH_CALLBACK_MAX_MB": "3", "WARMSERVE_DASH_CONNECTION_LIMIT": "400",
+           "WARMSERVE_DASH_CHANNEL_TIMEOUT_S": "15", "WARMSERVE_DASH_CLEANUP_INTERVAL_S": "2"}
+    settings = settings_from({"data_dir": tmp_path, "connection_limit": 500}, env)
+    assert settings.allowed_hosts == ("dash.example", "10.0.0.5")
+    assert settings.role_without_auth == "viewer"
+    assert settings.callback_body_limit == 3 * 1024 * 1024
+    assert (settings.connection_limit, settings.channel_timeout_s, settings.cleanup_interval_s) == (500, 15, 2)
+    assert settings_from({"allowed_hosts": "*"}, {}).allowed_hosts == ("*",)
+
+
+def test_without_auth_loopback_is_admin_and_exposed_is_viewer(tmp_path):
+    assert DashboardSettings(data_dir=tmp_path).role_without_auth == "admin"
+    assert DashboardSettings(data_dir=tmp_path, host="localhost").role_without_auth == "admin"
+    assert DashboardSettings(data_dir=tmp_path, host="0.0.0.0").role_without_auth == "viewer"
+    assert DashboardSettings(data_dir=tmp_path, host="0.0.0.0", anonymous_role="admin").role_without_auth == "admin"
+    with pytest.raises(SettingsError, match="anonymous_role"):
+        DashboardSettings(data_dir=tmp_path, anonymous_role="root")
+    with pytest.raises(SettingsError, match="connection_limit"):
+        DashboardSettings(data_dir=tmp_path, connection_limit=0)

@@ -96,5 +96,5 @@ def test_backend_down_then_back_recovers_without_restarting_anything(dash_settin
 
 def test_monolith_needs_a_classified_image_first(dash_settings):
     settings = dash_settings()
-    panel = views.run_monolith_view(settings, HistoryStore(settings.db_path), None, None, None)
+    panel = views.run_monolith_view(settings, HistoryStore(settings.db_path), None)
     assert "Classify an image first" in text_of(panel)
