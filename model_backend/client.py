@@ -184,15 +184,24 @@ class BackendClient:
                 raise BackendUnavailable("This BackendClient has been closed.")
             if self._idle:
                 return self._idle.pop()
-        sock = self._context.socket(zmq.DEALER)
-        security.secure_client(sock, self.settings.keys_dir, security.CLIENT)  # CURVE when a keys folder is set
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.IMMEDIATE, 1)
-        sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-        limit_inbound(sock, protocol.MAX_REPLY_BYTES)
-        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        sock.connect(self.settings.address)
+        sock = monitor = None
+        try:
+            sock = self._context.socket(zmq.DEALER)
+            security.secure_client(sock, self.settings.keys_dir, security.CLIENT)  # CURVE when a keys folder is set
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.setsockopt(zmq.RECONNECT_IVL, 100)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            limit_inbound(sock, protocol.MAX_REPLY_BYTES)
+            # A unique address: pyzmq's default names it after the socket's fd, which a socket closed by
+            # another thread may still hold ("Address already in use").
+            monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED, addr=f"inproc://warmserve-client-monitor-{uuid.uuid4().hex}")
+            sock.connect(self.settings.address)
+        except zmq.ZMQError as exc:  # e.g. out of file descriptors: a typed error, never a raw ZMQError
+            for half_made in (monitor, sock):
+                if half_made is not None:
+                    half_made.close(linger=0)
+            raise BackendUnavailable(f"Could not open a connection to the model backend at {self.settings.address}: {exc}.") from None
         return _Connection(sock, monitor)
 
     def _checkin(self, conn: "_Connection") -> None:
@@ -225,5 +234,9 @@ class _Connection:
             dropped = True
 
     def close(self) -> None:
+        try:
+            self.sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
         self.monitor.close(linger=0)
         self.sock.close(linger=0)

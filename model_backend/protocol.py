@@ -283,18 +283,20 @@ class WorkerReady:
     max_batch: int | None = None
     max_wait_ms: float | None = None
     max_image_bytes: int | None = None
+    max_pixels: int | None = None
     decode_threads: int | None = None
 
     def static_info(self) -> dict:
         """The model and batching facts the broker's info() passes on (JSON-ready)."""
-        names = ("input_size", "num_classes", "max_batch", "max_wait_ms", "max_image_bytes", "decode_threads")
+        names = ("input_size", "num_classes", "max_batch", "max_wait_ms", "max_image_bytes", "max_pixels", "decode_threads")
         values = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if "input_size" in values:
             values["input_size"] = list(values["input_size"])
         return values
 
 
-_READY_INTS = {"pid": (0, 1 << 31), "num_classes": (1, 1 << 24), "max_batch": (1, 1 << 20), "max_image_bytes": (1, 1 << 40), "decode_threads": (1, 4096)}
+_READY_INTS = {"pid": (0, 1 << 31), "num_classes": (1, 1 << 24), "max_batch": (1, 1 << 20), "max_image_bytes": (1, 1 << 40),
+               "max_pixels": (1, 1 << 40), "decode_threads": (1, 4096)}
 
 
 def parse_worker_ready(payload: bytes) -> WorkerReady:

@@ -400,6 +400,7 @@ class BackendServer:
             "max_wait_ms": self.settings.max_wait_ms,
             "queue_size": self.settings.queue_size,
             "max_image_bytes": self.settings.max_image_bytes,
+            "max_pixels": self.settings.max_pixels,
             "decode_threads": self.settings.decode_threads,
             "in_flight": len(self._jobs),
             "uptime_s": round(time.time() - self._started, 3),

@@ -128,3 +128,31 @@ def test_an_oversized_reply_cuts_the_connection_and_ends_in_a_typed_error_at_onc
     finally:
         client.close()
         router.close()
+
+
+def test_many_threads_opening_and_dropping_sockets_only_ever_get_typed_errors():
+    """Sockets made and thrown away from many threads at once (a backend that is down) never leak a raw ZMQError.
+
+    Each pooled socket has a connection monitor; pyzmq's default monitor address is named after the socket's
+    file descriptor, which a socket just closed by another thread may still hold ("Address already in use").
+    """
+    client = BackendClient(ClientSettings(address=f"tcp://127.0.0.1:{free_port()}", connect_timeout_ms=1, ping_timeout_ms=1))
+    outcomes: list[str] = []
+
+    def ping_a_lot() -> None:
+        for _ in range(150):
+            try:
+                client.ping()
+                outcomes.append("ok")
+            except BackendUnavailable:
+                outcomes.append("unavailable")
+            except Exception as exc:  # noqa: BLE001 - what this test is looking for
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=ping_a_lot) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    assert set(outcomes) == {"unavailable"}, {o for o in outcomes if o != "unavailable"}

@@ -20,9 +20,9 @@ object with ``--json``:
    time until every caller is answered successfully again is measured, with no
    caller restarted.
 3. **Memory.** Resident memory of an idle backend, then its peak while decoding
-   the worst images it accepts (a 16-bit PNG, an RGBA PNG and a JPEG, each just
-   under the pixel limit, six of each at once), as ratios of idle RSS, and what
-   is left once they are answered.
+   the worst images it accepts (a 16-bit PNG and an RGBA PNG just under the pixel
+   limit, a progressive 4:4:4 JPEG and a WebP at their own lower limits; six of
+   each at once), as ratios of idle RSS, and what is left once they are answered.
 
 Nothing is written into the checkout unless ``--json`` points there; process
 logs go to a temporary folder that is printed.
@@ -211,24 +211,36 @@ def kill_phase(address: str, photos: list[tuple[str, bytes]], clients: int, mode
 
 
 def worst_images(max_pixels: int) -> dict[str, bytes]:
-    """Images just under the pixel limit in the costliest modes a camera or a tool would produce."""
+    """The costliest images the backend accepts: each format and mode at the largest size its memory bound allows.
+
+    A 16-bit greyscale PNG and an RGBA PNG just under the pixel limit, and the two
+    decoders that need more memory per pixel at their own (lower) limits: a
+    progressive 4:4:4 JPEG (7 bytes per pixel of DCT coefficients) and a WebP.
+    """
     import numpy as np
     from PIL import Image
 
-    side = int(max_pixels ** 0.5) - 1
+    from model_backend.imaging import MEMORY_BYTES_PER_PIXEL, WEBP_BYTES_PER_PIXEL
+
+    def side(bytes_per_pixel: float) -> int:
+        return int((max_pixels * min(1.0, MEMORY_BYTES_PER_PIXEL / bytes_per_pixel)) ** 0.5) - 1
+
+    def encode(image: Image.Image, **options) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, **options)
+        return buffer.getvalue()
+
     images: dict[str, bytes] = {}
-    gradient = np.linspace(0, 65535, side, dtype=np.uint16)[np.newaxis, :].repeat(side, axis=0)
-    buffer = io.BytesIO()
-    Image.fromarray(gradient).save(buffer, format="PNG")
-    images[f"png-16bit-{side}x{side}"] = buffer.getvalue()
+    n = side(MEMORY_BYTES_PER_PIXEL)
+    gradient = np.linspace(0, 65535, n, dtype=np.uint16)[np.newaxis, :].repeat(n, axis=0)
+    images[f"png-16bit-{n}x{n}"] = encode(Image.fromarray(gradient), format="PNG")
     del gradient
-    rgba = Image.new("RGBA", (side, side), (200, 40, 90, 128))
-    buffer = io.BytesIO()
-    rgba.save(buffer, format="PNG")
-    images[f"png-rgba-{side}x{side}"] = buffer.getvalue()
-    buffer = io.BytesIO()
-    rgba.convert("RGB").save(buffer, format="JPEG", quality=85)
-    images[f"jpeg-{side}x{side}"] = buffer.getvalue()
+    images[f"png-rgba-{n}x{n}"] = encode(Image.new("RGBA", (n, n), (200, 40, 90, 128)), format="PNG")
+    n = side(7)
+    images[f"jpeg-progressive-444-{n}x{n}"] = encode(Image.new("RGB", (n, n), (200, 40, 90)), format="JPEG",
+                                                      quality=90, subsampling=0, progressive=True)
+    n = side(WEBP_BYTES_PER_PIXEL)
+    images[f"webp-{n}x{n}"] = encode(Image.new("RGB", (n, n), (200, 40, 90)), format="WEBP", quality=80)
     return images
 
 
