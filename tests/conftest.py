@@ -124,3 +124,13 @@ def backend(tmp_path_factory) -> BackendProcess:
     yield running
     code = stop_backend(running)
     assert code == 0, f"backend exited with {code}:\n{running.log_text()[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> Path:
+    """A CURVE keys folder made by ``keys init`` (server, client and worker pairs, all allowed)."""
+    from model_backend import keys_command
+
+    folder = tmp_path_factory.mktemp("curve") / "KEYS"
+    keys_command.init_keys(folder)
+    return folder

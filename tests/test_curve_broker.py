@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from model_backend import keys_command, security
+from model_backend import keys_command
 from model_backend.broker import Broker
 from model_backend.client import BackendClient
 from model_backend.errors import BackendUnavailable
@@ -25,13 +25,6 @@ from tests.standin import StandInClassifier, shade_png
 HEARTBEAT_MS = 100
 #: a refused worker has had many READY attempts by then (open + every few heartbeats)
 REGISTRATION_WINDOW_S = 1.5
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("curve") / "KEYS"
-    keys_command.init_keys(folder)
-    return folder
 
 
 class Running:

@@ -23,13 +23,6 @@ REFUSED_WITHIN_MS = 300
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("curve") / "KEYS"
-    keys_command.init_keys(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def server(keys):
     backend = BackendServer(ServerSettings(bind="tcp://127.0.0.1:*", keys_dir=keys, max_batch=4), StandInClassifier())
     address = backend.open()

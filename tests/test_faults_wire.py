@@ -22,21 +22,7 @@ from model_backend.client import BackendClient
 from model_backend.errors import InternalError
 from model_backend.settings import BrokerSettings, ClientSettings
 from tests.standin import StandInClassifier, shade_png
-from tests.test_server_inprocess import RunningServer
-
-
-@pytest.fixture
-def serve():
-    running: list[RunningServer] = []
-
-    def start(model=None, **settings) -> RunningServer:
-        server = RunningServer(model or StandInClassifier(), **settings)
-        running.append(server)
-        return server
-
-    yield start
-    for server in running:
-        server.close()
+from tests.test_server_inprocess import serve  # noqa: F401 - a fixture, shared with the server tests
 
 
 def dealer(address: str, routing_id: bytes | None = None) -> zmq.Socket:

@@ -12,7 +12,6 @@ and the resident size after all decodes must be back within a small margin of
 where it started.
 """
 
-import io
 import json
 import subprocess
 import sys

@@ -82,7 +82,7 @@ def test_a_non_loopback_address_without_keys_is_refused_with_what_to_do(kind, ad
         build(kind, address)
     message = str(refused.value)
     assert message.startswith("Expected a loopback address")
-    assert f"Received: " in message and address in message
+    assert "Received: " in message and address in message
     assert "python -m model_backend keys init" in message and "--keys-dir" in message and "--insecure" in message
 
 
