@@ -8,7 +8,7 @@
 #   ./run.sh dashboard [ARGS] only the dashboard (python -m dashboard serve ARGS)
 #   ./run.sh classify IMAGE...   classify with a running backend (top-5 + round-trip time)
 #   ./run.sh monolith IMAGE      one request the old way (fresh process), JSON timings
-#   ./run.sh bench [ARGS]    the benchmark (python -m model_backend.bench ARGS)
+#   ./run.sh bench [ARGS]    the benchmark (python -m tools.bench ARGS; writes results/local/, --update-results: results/)
 #   ./run.sh faults [ARGS]   the load-and-fault run (python -m tools.fault_run ARGS)
 #
 # Options for the default command: --host H, --port P (dashboard), --debug (Flask dev server),
@@ -133,7 +133,7 @@ case "$command" in
     classify)  ensure_venv; exec "$PY" -m model_backend classify "$@" ;;
     monolith)  ensure_venv; exec "$PY" -m model_backend.monolith "$@" ;;
     broker)    ensure_venv; exec "$PY" -m model_backend broker "$@" ;;
-    bench)     ensure_venv; exec "$PY" -m model_backend.bench "$@" ;;
+    bench)     ensure_venv; exec "$PY" -m tools.bench "$@" ;;
     faults)    ensure_venv; exec "$PY" -m tools.fault_run "$@" ;;
     -h|help)   awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" ;;
     *) say "unknown command: $command (see ./run.sh help)"; exit 2 ;;

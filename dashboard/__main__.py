@@ -1,4 +1,6 @@
-"""``python -m dashboard serve``: serve the dashboard with waitress (the Flask dev server only with --debug).
+"""``python -m dashboard serve | users add | monolith``: the dashboard's command line.
+
+``serve`` serves the dashboard with waitress (the Flask dev server only with --debug):
 
     python -m dashboard serve [--host 127.0.0.1] [--port 8050] [--backend tcp://127.0.0.1:5576]
                               [--db PATH] [--data-dir DIR] [--threads 8] [--debug] [--auth-file FILE]
@@ -12,6 +14,11 @@ SIGTERM (or Ctrl-C) stops it within 2 s, ending any background job it started.
 writes a hashed entry (werkzeug's scrypt format) to the users file FILE for
 --auth-file, creating it with mode 0600; the password comes from a prompt, or
 from the first line of stdin with --password-stdin.
+
+    python -m dashboard monolith IMAGE [--model M] [--db PATH | --data-dir DIR]
+
+runs the monolith once on IMAGE, records it in the history and prints its
+JSON (see dashboard/monolith/command.py).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 from model_backend import security
 
+from .monolith import command as monolith_command
 from .settings import SettingsError, settings_from
 
 log = logging.getLogger("dashboard")
@@ -61,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["admin", "viewer"], default="viewer", help="admin may clear the history")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.add_argument("--replace", action="store_true", help="replace an existing user of that name")
+    monolith_command.add_parser(commands)
     return parser
 
 
@@ -93,9 +102,9 @@ def serve(settings) -> None:
         log.info("Dashboard ready at http://%s:%s/", settings.host, settings.port)
         app.run(host=settings.host, port=settings.port, debug=True)
         return
-    from .api import request_limit
+    from .api.routes import request_limit
     from .app import stop_app
-    from .server import Stopper, end_children, make_server
+    from .web.server import Stopper, end_children, make_server
 
     stopper = Stopper()
     stopper.install()
@@ -121,12 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "users":
         return users_command(args, parser)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "log_level")}
+    logging.basicConfig(level=getattr(args, "log_level", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "log_level", "image")}
     try:
         settings = settings_from(flags)
     except SettingsError as error:
         parser.error(str(error))
+    if args.command == "monolith":
+        return monolith_command.run(settings, args.image)
     serve(settings)
     return 0
 

@@ -15,14 +15,18 @@ import weakref
 import diskcache
 from dash import Dash, DiskcacheManager
 
-from .api import install_api, request_limit
-from .auth import install_auth
-from .callback_body import install_callback_body_check
-from .callbacks import register_callbacks
-from .history import HistoryStore
-from .layout import build_layout, list_examples
-from .poller import StatusPoller
+from .api.routes import install_api, request_limit
+from .classify import callbacks as classify_callbacks
+from .classify.layout import list_examples
+from .history import callbacks as history_callbacks
+from .history.store import HistoryStore
+from .monolith import callbacks as monolith_callbacks
+from .page import build_layout
 from .settings import DashboardSettings
+from .status import callbacks as status_callbacks
+from .status.poller import StatusPoller
+from .web.auth import install_auth
+from .web.callback_body import install_callback_body_check
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +61,20 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
     install_callback_body_check(app.server, app.callback_map)
     guard = install_auth(app, settings, request_limit(settings))
     app.server.extensions["warmserve"]["guard"] = guard
-    register_callbacks(app, settings, client, store)
+    register_callbacks(app, settings, client, store, poller)
     poller.start()
     weakref.finalize(app, poller.stop, 0)
     log.debug("Dashboard built: backend %s, history %s, auth %s", settings.backend, settings.db_path,
               "on" if settings.auth_enabled else "off")
     return app
+
+
+def register_callbacks(app: Dash, settings: DashboardSettings, client, store: HistoryStore, poller: StatusPoller) -> None:
+    """Every feature's callbacks (a new feature adds one line here and its section in page.py)."""
+    classify_callbacks.register_callbacks(app, settings, client, store)
+    monolith_callbacks.register_callbacks(app, settings)
+    history_callbacks.register_callbacks(app, settings, store)
+    status_callbacks.register_callbacks(app, poller)
 
 
 def stale_after_s(settings: DashboardSettings) -> float:

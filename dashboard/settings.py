@@ -1,11 +1,14 @@
 """DashboardSettings: every knob of the web tier, built once from CLI flags and environment.
 
 A flag wins over the environment (``WARMSERVE_DASH_*``), which wins over the
-default. Values are checked at construction, with messages that say what was
-expected and what was received. The object is frozen and passed explicitly to
+default: model_backend.settings' one mechanism (``settings_values``), driven by
+the fields' types, so every field has a ``WARMSERVE_DASH_<FIELD>`` variable
+unless its ``setting(env=...)`` names another. Values are checked at
+construction (``check_range``), with messages that say what was expected and
+what was received. The object is frozen and passed explicitly to
 ``create_app``, the API and the CLI; nothing reads ``os.environ`` elsewhere.
 
-Environment variables:
+Environment variables (every field has one; these are the names that differ or matter most):
 
     WARMSERVE_DASH_HOST, WARMSERVE_DASH_PORT, WARMSERVE_DASH_BACKEND,
     WARMSERVE_DASH_DATA_DIR, WARMSERVE_DASH_DB, WARMSERVE_DASH_THREADS,
@@ -27,11 +30,12 @@ such a user is a viewer) or ``name:role:hash`` with a werkzeug password hash
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import ClassVar, Mapping
 
-from model_backend.settings import DEFAULT_ADDRESS, DEFAULT_MODEL, ClientSettings, SettingsError, parse_env_value
+from model_backend.settings import (DEFAULT_ADDRESS, DEFAULT_MODEL, MIB, ClientSettings, SettingsError, check_range,
+                                    megabytes, setting, settings_values)
 
 from .users import ADMIN, ROLES, VIEWER, User, UsersError, normalize, parse_entry
 
@@ -40,7 +44,6 @@ ASSETS_DIR = REPO_ROOT / "assets"
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 HISTORY_FILE_NAME = "history.sqlite3"
 ENV_PREFIX = "WARMSERVE_DASH_"
-MIB = 1024 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: room for the JSON around the base64 images on Dash's callback route
 CALLBACK_SLACK_BYTES = MIB
@@ -50,7 +53,14 @@ __all__ = ["DashboardSettings", "SettingsError", "settings_from", "parse_users",
 
 @dataclass(frozen=True)
 class DashboardSettings:
-    """How the dashboard serves, where it keeps its history and how it reaches the backend."""
+    """How the dashboard serves, where it keeps its history and how it reaches the backend.
+
+    Built by :func:`settings_from` with model_backend.settings' mechanism: each
+    field's flag, else ``WARMSERVE_DASH_<NAME>`` (or the variable its
+    ``setting(env=...)`` names), else the default.
+    """
+
+    env_prefix: ClassVar[str] = ENV_PREFIX
 
     host: str = "127.0.0.1"
     port: int = 8050
@@ -59,12 +69,13 @@ class DashboardSettings:
     #: history database, uploads and the background-callback cache live here
     data_dir: Path = DEFAULT_DATA_DIR
     #: the SQLite history file; None means data_dir/history.sqlite3
-    db_path: Path | None = None
+    db_path: Path | None = setting(None, env=ENV_PREFIX + "DB")
     debug: bool = False
     #: waitress worker threads
     threads: int = 8
     #: largest image accepted, per file (web tier; the backend has its own limit too)
-    max_image_bytes: int = 10 * MIB
+    max_image_bytes: int = setting(10 * MIB, env=ENV_PREFIX + "MAX_UPLOAD_MB", from_env=megabytes,
+                                   flag="max_upload_mb", from_flag=megabytes)
     #: most files handled from one drop
     max_files: int = 16
     top_k: int = 5
@@ -75,7 +86,7 @@ class DashboardSettings:
     #: how long the "run the monolith" subprocess may take
     monolith_timeout_s: float = 180.0
     #: the monolith's --model, from the server's settings only (default: WARMSERVE_MODEL, else the backend's default)
-    monolith_model: str = DEFAULT_MODEL
+    monolith_model: str = setting(DEFAULT_MODEL, env=(ENV_PREFIX + "MONOLITH_MODEL", "WARMSERVE_MODEL"))
     #: monolith runs at once across every dashboard process sharing data_dir, and how many more may wait in line
     monolith_concurrency: int = 1
     monolith_queue: int = 4
@@ -84,8 +95,8 @@ class DashboardSettings:
     history_max_age_days: float = 365.0
     #: users.User entries (name, password or werkzeug hash, role); (name, password) pairs are viewers.
     #: Empty = no authentication.
-    users: tuple[User, ...] = field(default=(), repr=False)
-    secret_key: str | None = field(default=None, repr=False)
+    users: tuple[User, ...] = setting((), env=None, flag=None, repr=False)  # USERS and AUTH_FILE: see settings_from
+    secret_key: str | None = setting(None, repr=False)
     assets_dir: Path = ASSETS_DIR
     #: CURVE keys folder (server.key + this machine's client pair) for a backend beyond loopback
     keys_dir: Path | None = None
@@ -97,7 +108,8 @@ class DashboardSettings:
     allowed_hosts: tuple[str, ...] = ()
     #: body limit of Dash's callback routes (dropped files travel base64-encoded); None = derived from
     #: max_files x max_image_bytes x 4/3 + 1 MiB
-    callback_max_bytes: int | None = None
+    callback_max_bytes: int | None = setting(None, env=ENV_PREFIX + "CALLBACK_MAX_MB", from_env=megabytes,
+                                             flag="callback_max_mb", from_flag=megabytes)
     #: waitress: most open connections; idle ones are closed after channel_timeout_s, checked every
     #: cleanup_interval_s (slowloris: idle sockets must not starve the service)
     connection_limit: int = 1000
@@ -107,24 +119,20 @@ class DashboardSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host.strip():
             raise SettingsError(f"Expected host to be a hostname or IP address such as 127.0.0.1. Received: host={self.host!r}")
-        _check_int("port", self.port, 0, 65535)  # 0: any free port
-        _check_int("threads", self.threads, 1, 256)
-        _check_int("max_image_bytes", self.max_image_bytes, 1024, 512 * MIB)
-        _check_int("max_files", self.max_files, 1, 256)
-        _check_int("top_k", self.top_k, 1, 100)
-        _check_int("timeout_ms", self.timeout_ms, 1, 600_000)
-        _check_int("retries", self.retries, 0, 20)
-        _check_int("status_interval_ms", self.status_interval_ms, 250, 3_600_000)
-        if not isinstance(self.monolith_timeout_s, (int, float)) or not 1 <= self.monolith_timeout_s <= 3600:
-            raise SettingsError(f"Expected monolith_timeout_s between 1 and 3600. Received: monolith_timeout_s={self.monolith_timeout_s!r}")
+        check_range("port", self.port, 0, 65535, integer=True)  # 0: any free port
+        check_range("threads", self.threads, 1, 256, integer=True)
+        check_range("max_image_bytes", self.max_image_bytes, 1024, 512 * MIB, integer=True)
+        check_range("max_files", self.max_files, 1, 256, integer=True)
+        check_range("top_k", self.top_k, 1, 100, integer=True)
+        check_range("timeout_ms", self.timeout_ms, 1, 600_000, integer=True)
+        check_range("retries", self.retries, 0, 20, integer=True)
+        check_range("status_interval_ms", self.status_interval_ms, 250, 3_600_000, integer=True)
+        check_range("monolith_timeout_s", self.monolith_timeout_s, 1, 3600)
         _check_monolith_model(self.monolith_model)
-        _check_int("monolith_concurrency", self.monolith_concurrency, 1, 64)
-        _check_int("monolith_queue", self.monolith_queue, 0, 1000)
-        _check_int("history_max_rows", self.history_max_rows, 1, 1_000_000_000)
-        if isinstance(self.history_max_age_days, bool) or not isinstance(self.history_max_age_days, (int, float)) \
-                or not 0 <= self.history_max_age_days <= 36_500:
-            raise SettingsError("Expected history_max_age_days between 0 (no age limit) and 36500. "
-                                f"Received: history_max_age_days={self.history_max_age_days!r}")
+        check_range("monolith_concurrency", self.monolith_concurrency, 1, 64, integer=True)
+        check_range("monolith_queue", self.monolith_queue, 0, 1000, integer=True)
+        check_range("history_max_rows", self.history_max_rows, 1, 1_000_000_000, integer=True)
+        check_range("history_max_age_days", self.history_max_age_days, 0, 36_500)  # 0: no age limit
         try:
             users = tuple(normalize(user) for user in self.users)
         except UsersError as error:
@@ -136,10 +144,10 @@ class DashboardSettings:
         hosts = tuple(str(h).strip().lower() for h in hosts if str(h).strip())
         object.__setattr__(self, "allowed_hosts", hosts)
         if self.callback_max_bytes is not None:
-            _check_int("callback_max_bytes", self.callback_max_bytes, 64 * 1024, 4096 * MIB)
-        _check_int("connection_limit", self.connection_limit, 8, 100_000)
-        _check_int("channel_timeout_s", self.channel_timeout_s, 1, 3600)
-        _check_int("cleanup_interval_s", self.cleanup_interval_s, 1, 3600)
+            check_range("callback_max_bytes", self.callback_max_bytes, 64 * 1024, 4096 * MIB, integer=True)
+        check_range("connection_limit", self.connection_limit, 8, 100_000, integer=True)
+        check_range("channel_timeout_s", self.channel_timeout_s, 1, 3600, integer=True)
+        check_range("cleanup_interval_s", self.cleanup_interval_s, 1, 3600, integer=True)
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         db_path = Path(self.db_path).expanduser() if self.db_path else self.data_dir / HISTORY_FILE_NAME
         object.__setattr__(self, "db_path", db_path)
@@ -168,10 +176,6 @@ class DashboardSettings:
         return (self.max_files * self.max_image_bytes * 4) // 3 + CALLBACK_SLACK_BYTES
 
     @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
-
-    @property
     def cache_dir(self) -> Path:
         """Where the background-callback manager (diskcache) keeps its jobs."""
         return self.data_dir / "callback-cache"
@@ -188,32 +192,20 @@ class DashboardSettings:
 
 
 def settings_from(flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> DashboardSettings:
-    """Build settings from parsed CLI flags (None = not given) over ``WARMSERVE_DASH_*`` variables."""
+    """Build settings from parsed CLI flags (None = not given) over ``WARMSERVE_DASH_*`` variables, over defaults.
+
+    Every field goes through model_backend.settings' one mechanism; only the
+    users are assembled here: ``users`` ("alice:pw,bob:pw2") and ``auth_file``,
+    each a flag else its variable, both added together.
+    """
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     environ = os.environ if environ is None else environ
-    values: dict = {}
-    for suffix, (name, kind) in _ENV_FIELDS.items():
-        raw = environ.get(ENV_PREFIX + suffix)
-        if raw is not None and raw != "":
-            values[name] = parse_env_value(ENV_PREFIX + suffix, raw, kind)
-    if "max_upload_mb" in values:
-        values["max_image_bytes"] = int(values.pop("max_upload_mb") * MIB)
-    if "monolith_model" not in values and environ.get("WARMSERVE_MODEL"):
-        values["monolith_model"] = environ["WARMSERVE_MODEL"]  # the model the backend serves (run.sh sets it)
-    if flags.get("max_upload_mb") is not None:
-        flags["max_image_bytes"] = int(float(flags.pop("max_upload_mb")) * MIB)
-    for source in (values, flags):
-        if source.get("callback_max_mb") is not None:
-            source["callback_max_bytes"] = int(float(source.pop("callback_max_mb")) * MIB)
-        source.pop("callback_max_mb", None)
-        if isinstance(source.get("allowed_hosts"), str):
-            source["allowed_hosts"] = tuple(h.strip() for h in source["allowed_hosts"].split(",") if h.strip())
-    auth_file = flags.pop("auth_file", None) or values.pop("auth_file", None)
-    users_text = flags.pop("users", None) or values.pop("users", None)
-    values.update(flags)
+    values = settings_values(DashboardSettings, flags, environ)
     users: list[User] = []
+    users_text = flags.get("users") or environ.get(ENV_PREFIX + "USERS")
     if users_text:
         users.extend(parse_users(str(users_text)))
+    auth_file = flags.get("auth_file") or environ.get(ENV_PREFIX + "AUTH_FILE")
     if auth_file:
         users.extend(read_auth_file(Path(str(auth_file))))
     if users:
@@ -248,48 +240,9 @@ def read_auth_file(path: Path) -> list[User]:
     return _parse_entries([line for line in lines if line and not line.startswith("#")])  # commas allowed here
 
 
-#: environment variable suffix -> (settings key, type)
-_ENV_FIELDS = {
-    "HOST": ("host", str),
-    "PORT": ("port", int),
-    "BACKEND": ("backend", str),
-    "DATA_DIR": ("data_dir", Path),
-    "DB": ("db_path", Path),
-    "THREADS": ("threads", int),
-    "DEBUG": ("debug", bool),
-    "MAX_UPLOAD_MB": ("max_upload_mb", float),
-    "MAX_FILES": ("max_files", int),
-    "TIMEOUT_MS": ("timeout_ms", int),
-    "RETRIES": ("retries", int),
-    "STATUS_INTERVAL_MS": ("status_interval_ms", int),
-    "MONOLITH_TIMEOUT_S": ("monolith_timeout_s", float),
-    "MONOLITH_MODEL": ("monolith_model", str),
-    "MONOLITH_CONCURRENCY": ("monolith_concurrency", int),
-    "MONOLITH_QUEUE": ("monolith_queue", int),
-    "HISTORY_MAX_ROWS": ("history_max_rows", int),
-    "HISTORY_MAX_AGE_DAYS": ("history_max_age_days", float),
-    "USERS": ("users", str),
-    "AUTH_FILE": ("auth_file", str),
-    "SECRET_KEY": ("secret_key", str),
-    "KEYS_DIR": ("keys_dir", Path),
-    "INSECURE": ("insecure", bool),
-    "ANONYMOUS_ROLE": ("anonymous_role", str),
-    "ALLOWED_HOSTS": ("allowed_hosts", str),
-    "CALLBACK_MAX_MB": ("callback_max_mb", float),
-    "CONNECTION_LIMIT": ("connection_limit", int),
-    "CHANNEL_TIMEOUT_S": ("channel_timeout_s", int),
-    "CLEANUP_INTERVAL_S": ("cleanup_interval_s", int),
-}
-
-
 def _check_monolith_model(model: object) -> None:
     """A model name or .keras path as an admin writes it: one line, not an option, not absurdly long."""
     if not isinstance(model, str) or not model.strip() or model.startswith("-") or len(model) > 1024 \
             or any(ord(c) < 32 or ord(c) == 127 for c in model):
         raise SettingsError("Expected monolith_model to be a model name such as efficientnet-lite0 or a path to a .keras file. "
                             f"Received: monolith_model={str(model)[:100]!r}")
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SettingsError(f"Expected {name} to be an integer from {low} to {high}. Received: {name}={value!r}")

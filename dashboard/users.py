@@ -60,10 +60,6 @@ class User(NamedTuple):
     def hashed(self) -> bool:
         return is_password_hash(self.secret)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == ADMIN
-
 
 #: Authenticator.verify(compute=False) for credentials it has not checked yet
 NOT_CHECKED = object()

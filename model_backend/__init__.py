@@ -1,16 +1,30 @@
 """model_backend: a persistent ZeroMQ service that keeps a Keras image classifier warm.
 
-Layout:
-    protocol.py   wire format shared by client and server (pure functions, no TensorFlow)
-    errors.py     typed errors with wire codes, shown as-is by the dashboard
-    settings.py   frozen settings objects built once from CLI flags and environment
-    imaging.py    untrusted image bytes -> RGB uint8 array (Pillow, no TensorFlow)
-    client.py     BackendClient: thread-safe, timeouts, Lazy Pirate retries (no TensorFlow)
-    server.py     the ROUTER I/O loop, decode pool and micro-batching inference thread
-    batching.py   the micro-batcher (drain a queue up to max_batch / max_wait)
-    models/       the classifier interface, the registry and the model families
-    monolith.py   the old way, kept as a baseline: one fresh process per request
-    cli.py        `python -m model_backend serve | classify | ping | info`
+Dependencies point one way (tests/test_architecture.py checks it): the core
+modules import no backend module, no dashboard, no tools and no TensorFlow;
+the backend modules use the core; the dashboard uses only the core.
+
+Core (no TensorFlow; what the dashboard may import):
+    protocol.py      the wire: ops table, request/reply encoding, the typed classify reply, worker-link framing
+    errors.py        typed errors with wire codes, shown as-is by the dashboard
+    settings.py      frozen settings built once: flags -> WARMSERVE_* environment -> defaults; model flags
+    client.py        BackendClient: thread-safe, timeouts, Lazy Pirate retries
+    sockets.py       ZeroMQ helpers: bounded reads, non-blocking sends, a loop guard
+    security.py      CURVE keys and the loopback rule
+
+Backend:
+    server.py        the ROUTER I/O loop, decode pool and micro-batching inference thread
+    worker_link.py   a worker's link to the broker (READY, heartbeats, REQUEST/REPLY)
+    batching.py      the micro-batcher (drain a queue up to max_batch / max_wait)
+    imaging.py       untrusted image bytes -> RGB uint8 array (Pillow, no TensorFlow)
+    models/          the classifier interface, the registry, the model families and the TensorFlow runtime
+    service.py       composition root of a backend process: load, warm up, serve
+    broker.py        several workers behind one address (scale-out)
+    monolith.py      the old way, kept as a baseline: one fresh process per request
+    cli.py           `python -m model_backend serve | classify | ping | info | broker | keys`
+    keys_command.py  `keys init KEYS`, `keys add KEYS NAME`: CURVE key folders
+
+The benchmark lives in tools/bench/ (it uses everything; nothing uses it).
 """
 
 __version__ = "0.1.0"

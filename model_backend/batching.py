@@ -59,10 +59,6 @@ class MicroBatcher(Generic[Item]):
             self._closed = True
             self._cond.notify_all()
 
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._ready)
-
     def next_batch(self) -> list[Item]:
         """Block for the next batch; [] once closed and drained."""
         with self._cond:

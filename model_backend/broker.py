@@ -34,7 +34,6 @@ HEARTBEAT, REQUEST, REPLY, DISCONNECT after an empty frame and a protocol tag):
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import signal
@@ -49,7 +48,7 @@ import zmq
 from . import __version__, protocol
 from . import security
 from .errors import BackendError, BackendUnavailable, BadReply, BadRequest, InternalError, NotReady, Overloaded
-from .settings import DEFAULT_ADDRESS, DEFAULT_BROKER_BACKEND, BrokerSettings, SettingsError
+from .settings import BrokerSettings
 from .sockets import LoopGuard, Throttle, drain, limit_inbound, send_nowait
 
 log = logging.getLogger(__name__)
@@ -301,7 +300,7 @@ class Broker:
         except BadRequest as exc:
             self._to_client(envelope, protocol.encode_error(protocol.request_id_of(body), exc))
             return
-        if request.op in (protocol.OP_PING, protocol.OP_INFO):
+        if protocol.OP_SPECS[request.op].answered_by_broker:
             self._answer_locally(envelope, request)
             return
         token = self._by_request.get(request.id)
@@ -327,12 +326,12 @@ class Broker:
                 del pending.envelopes[0]
 
     def _answer_locally(self, envelope: list[bytes], request: protocol.Request) -> None:
-        """ping and info are the broker's to answer: they describe the whole pool."""
-        if request.op == protocol.OP_PING:
-            payload = {"ready": bool(self._workers), "model": self._model_name(), "workers": len(self._workers)}
-        else:
-            payload = self.info()
-        self._to_client(envelope, protocol.encode_reply(request.id, payload))
+        """Ops marked ``answered_by_broker`` in protocol.OP_SPECS (ping, info): they describe the whole pool."""
+        payloads = {protocol.OP_PING: self._ping_payload, protocol.OP_INFO: self.info}
+        self._to_client(envelope, protocol.encode_reply(request.id, payloads[request.op]()))
+
+    def _ping_payload(self) -> dict:
+        return {"ready": bool(self._workers), "model": self._model_name(), "workers": len(self._workers)}
 
     def _to_client(self, envelope: list[bytes], reply: bytes) -> None:
         if not send_nowait(self._front, envelope + [reply]):
@@ -430,25 +429,8 @@ class Broker:
 READY_MESSAGE = "Broker ready on"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_backend broker", description="Several backend workers behind one address.")
-    parser.add_argument("--frontend", default=DEFAULT_ADDRESS, help=f"address clients connect to (default {DEFAULT_ADDRESS})")
-    parser.add_argument("--backend", default=DEFAULT_BROKER_BACKEND, help=f"address workers connect to (default {DEFAULT_BROKER_BACKEND})")
-    parser.add_argument("--queue-size", type=int, default=1024)
-    parser.add_argument("--heartbeat-ms", type=int, default=1000)
-    parser.add_argument("--liveness", type=int, default=3, help="missed heartbeats before a worker is dropped")
-    parser.add_argument("--max-frame-mb", type=float, help="largest frame a client may send, in MiB (default 25: a 20 MiB image plus a quarter); larger ones cut the client off")
-    parser.add_argument("--log-level", default="INFO")
-    security.add_arguments(parser)  # --keys-dir, --insecure (else WARMSERVE_KEYS_DIR / WARMSERVE_INSECURE)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        extra = {"max_frame_bytes": int(args.max_frame_mb * 1024 * 1024)} if args.max_frame_mb is not None else {}
-        extra.update(security.values_from(args))
-        settings = BrokerSettings(args.frontend, args.backend, args.queue_size, args.heartbeat_ms, args.liveness, **extra)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def run_broker(settings: BrokerSettings) -> int:
+    """Serve ``settings`` until SIGINT or SIGTERM (``python -m model_backend broker``; flags in cli.py)."""
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -457,3 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     log.info("%s %s (workers connect to %s)", READY_MESSAGE, front, back)
     broker.serve(stop)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m model_backend broker ARGS`` (the parser is cli.py's, like every command's)."""
+    from .cli import main as cli_main
+
+    return cli_main(["broker", *(sys.argv[1:] if argv is None else argv)])

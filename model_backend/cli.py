@@ -19,20 +19,17 @@ import threading
 import time
 from pathlib import Path
 
-from . import keys_command, security
+from . import keys_command, protocol, security
 from . import settings as settings_module
 from .errors import BackendError
-from .settings import ClientSettings, ModelSettings, ServerSettings, SettingsError
+from .settings import (BrokerSettings, ClientSettings, ServerSettings, SettingsError, add_model_arguments, build_settings,
+                       model_settings_from)
 
 log = logging.getLogger("model_backend")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "broker":
-        from .broker import main as broker_main
-
-        return broker_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -72,7 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_arguments(classify)
     classify.set_defaults(handler=run_classify)
 
-    commands.add_parser("broker", help="several workers behind one address (see `broker --help`)", add_help=False)
+    broker = commands.add_parser("broker", help="several workers behind one address (scale-out)",
+                                 description="Several backend workers behind one address (WARMSERVE_BROKER_* variables).")
+    broker.add_argument("--frontend", help=f"address clients connect to (default {settings_module.DEFAULT_ADDRESS})")
+    broker.add_argument("--backend", help=f"address workers connect to (default {settings_module.DEFAULT_BROKER_BACKEND})")
+    broker.add_argument("--queue-size", type=int, help="requests waiting for a worker before answering 'overloaded' (default 1024)")
+    broker.add_argument("--heartbeat-ms", type=int, help="heartbeat interval to and from workers (default 1000)")
+    broker.add_argument("--liveness", type=int, help="missed heartbeats before a worker is dropped (default 3)")
+    broker.add_argument("--max-frame-mb", type=float, help="largest frame a client may send, in MiB (default 25: a 20 MiB image plus a quarter); larger ones cut the client off")
+    broker.add_argument("--log-level", default="INFO")
+    security.add_arguments(broker)  # --keys-dir, --insecure (else WARMSERVE_KEYS_DIR / WARMSERVE_INSECURE)
+    broker.set_defaults(handler=run_broker)
+
     keys_command.add_parser(commands)
 
     for name, helptext in (("ping", "is a backend up and ready?"), ("info", "what is the backend serving?")):
@@ -83,14 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="efficientnet-lite0 (default), resnet50, or a path to a .keras file")
-    parser.add_argument("--weights", help="resnet50: a local ImageNet weights .h5, or 'random' (timing only)")
-    parser.add_argument("--labels", type=Path, help="class names for a .keras model, one a line")
-    parser.add_argument("--preprocess", choices=("raw", "unit", "tf", "caffe", "torch"), help="preprocessing for a .keras model (default raw 0..255)")
-    parser.add_argument("--cache-dir", type=Path, help="where converted weights are cached")
-
-
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help=f"backend or broker endpoint (default {settings_module.DEFAULT_ADDRESS})")
     parser.add_argument("--timeout-ms", type=int, help="reply timeout per attempt (default 5000)")
@@ -98,52 +98,14 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     security.add_arguments(parser)
 
 
-def model_settings_from(args: argparse.Namespace) -> ModelSettings:
-    """Model flags, else WARMSERVE_MODEL / _WEIGHTS / _LABELS / _PREPROCESS / _CACHE_DIR, else defaults."""
-    prefix = settings_module.ENV_PREFIX
-    chosen = {
-        "name": (getattr(args, "model", None), "MODEL"),
-        "weights": (getattr(args, "weights", None), "WEIGHTS"),
-        "labels": (getattr(args, "labels", None), "LABELS"),
-        "preprocess": (getattr(args, "preprocess", None), "PREPROCESS"),
-        "cache_dir": (getattr(args, "cache_dir", None), "CACHE_DIR"),
-    }
-    values: dict = {}
-    for field_name, (flag_value, env_name) in chosen.items():
-        value = flag_value if flag_value is not None else os.environ.get(prefix + env_name)
-        if value is not None:
-            values[field_name] = Path(value).expanduser() if field_name in ("labels", "cache_dir") else value
-    return ModelSettings(**values)
-
-
 def server_settings_from(args: argparse.Namespace) -> ServerSettings:
-    values = settings_module.env_overrides(ServerSettings)
-    flags = {
-        "bind": args.bind,
-        "connect": args.connect,
-        "max_batch": args.max_batch,
-        "max_wait_ms": args.max_wait_ms,
-        "queue_size": args.queue_size,
-        "max_image_bytes": int(args.max_image_mb * 1024 * 1024) if args.max_image_mb is not None else None,
-        "max_pixels": args.max_pixels,
-        "decode_threads": args.decode_threads,
-        "intra_op_threads": args.intra_op_threads,
-        "inter_op_threads": args.inter_op_threads,
-        "log_level": args.log_level,
-        "heartbeat_ms": args.heartbeat_ms,
-        "keys_dir": args.keys_dir,
-        "insecure": args.insecure,
-    }
-    values.update({key: value for key, value in flags.items() if value is not None})
-    return ServerSettings(model=model_settings_from(args), **values)
+    """``serve``'s settings: flags, else WARMSERVE_* variables, else defaults (settings.build_settings)."""
+    return build_settings(ServerSettings, args, model=model_settings_from(args))
 
 
 def client_settings_from(args: argparse.Namespace) -> ClientSettings:
-    values = settings_module.env_overrides(ClientSettings)
-    flags = {"address": args.address, "timeout_ms": args.timeout_ms, "retries": args.retries,
-             "keys_dir": args.keys_dir, "insecure": args.insecure}
-    values.update({key: value for key, value in flags.items() if value is not None})
-    return ClientSettings(**values)
+    """``classify`` / ``ping`` / ``info``'s settings: flags, else WARMSERVE_* variables, else defaults."""
+    return build_settings(ClientSettings, args)
 
 
 def configure_logging(level: str) -> None:
@@ -180,6 +142,14 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_broker(args: argparse.Namespace) -> int:
+    settings = build_settings(BrokerSettings, args)
+    configure_logging(args.log_level)
+    from .broker import run_broker as serve_broker
+
+    return serve_broker(settings)
+
+
 # -- classify / ping / info -------------------------------------------------------
 
 
@@ -204,28 +174,26 @@ def run_classify(args: argparse.Namespace) -> int:
                 continue
             try:
                 reply = client.classify(data, top_k=args.top_k)
-            except BackendError as exc:
+                line = json.dumps({"image": str(path), **reply}) if args.json else format_classification(path, reply)
+            except BackendError as exc:  # BadReply too: a reply that is not a classify reply
                 print(f"{path}: {exc.code}: {exc.message}", file=sys.stderr)
                 failures += 1
                 if exc.code in ("unavailable", "timeout"):
                     break
                 continue
-            if args.json:
-                print(json.dumps({"image": str(path), **reply}))
-            else:
-                print(format_classification(path, reply))
+            print(line)
     return 1 if failures else 0
 
 
-def format_classification(path: Path, reply: dict) -> str:
-    timings = reply["timings_ms"]
-    lines = [
-        f"{path}  round trip {reply['roundtrip_ms']:.1f} ms  (backend {timings['total']:.1f} ms: "
-        f"queue {timings['queue']:.1f}, decode {timings['decode']:.1f}, preprocess {timings['preprocess']:.1f}, "
-        f"inference {timings['inference']:.1f}; batch {reply['batch_size']}; {reply['model']})"
-    ]
-    for rank, prediction in enumerate(reply["predictions"], start=1):
-        lines.append(f"  {rank}. {prediction['p']:7.2%}  {prediction['label']}  [{prediction['index']}]")
+def format_classification(path: Path, reply: dict | protocol.ClassifyReply) -> str:
+    """Top-k and timings of one classify reply, as the terminal shows them (stages in protocol.STAGES order)."""
+    answer = reply if isinstance(reply, protocol.ClassifyReply) else protocol.ClassifyReply.from_wire(reply)
+    timings = answer.timings_ms.to_wire()
+    stages = ", ".join(f"{name} {timings[name]:.1f}" for name in protocol.STAGES if name != "total")
+    roundtrip = f"  round trip {answer.roundtrip_ms:.1f} ms" if answer.roundtrip_ms is not None else ""
+    lines = [f"{path}{roundtrip}  (backend {answer.timings_ms.total:.1f} ms: {stages}; batch {answer.batch_size}; {answer.model})"]
+    for rank, prediction in enumerate(answer.predictions, start=1):
+        lines.append(f"  {rank}. {prediction.p:7.2%}  {prediction.label}  [{prediction.index}]")
     return "\n".join(lines)
 
 

@@ -64,18 +64,29 @@ class BackendClient:
         if not isinstance(image_bytes, (bytes, bytearray, memoryview)):
             raise TypeError(f"Expected image_bytes to be bytes. Received: {type(image_bytes).__name__}")
         started = time.perf_counter()
-        reply = self._call(protocol.OP_CLASSIFY, top_k=top_k, image=bytes(image_bytes))
+        reply = self.call(protocol.OP_CLASSIFY, top_k=top_k, image=bytes(image_bytes))
         reply["roundtrip_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
         return reply
 
+    def classify_reply(self, image_bytes: bytes, top_k: int = protocol.DEFAULT_TOP_K) -> protocol.ClassifyReply:
+        """:meth:`classify`, validated into the typed :class:`~model_backend.protocol.ClassifyReply` (BadReply if it is not one)."""
+        return protocol.ClassifyReply.from_wire(self.classify(image_bytes, top_k=top_k))
+
     def ping(self) -> dict:
         """Liveness and readiness, with a short timeout and no retry: ``{"ok": true, "ready": bool, "model": name}``."""
-        timeout = self.settings.ping_timeout_ms
-        return self._call(protocol.OP_PING, timeout_ms=timeout, retries=0, connect_timeout_ms=min(timeout, self.settings.connect_timeout_ms))
+        return self.call(protocol.OP_PING)
 
     def info(self) -> dict:
         """Model name, input size, classes, batching settings, uptime, requests served."""
-        return self._call(protocol.OP_INFO, retries=0)
+        return self.call(protocol.OP_INFO)
+
+    def call(self, op: str, *, top_k: int = protocol.DEFAULT_TOP_K, image: bytes | None = None) -> dict:
+        """Send any op of protocol.OP_SPECS with the timeout and retries its entry asks for; the reply dict."""
+        spec = protocol.OP_SPECS[op]
+        if spec.short_timeout:
+            timeout = self.settings.ping_timeout_ms
+            return self._call(op, timeout_ms=timeout, retries=0, connect_timeout_ms=min(timeout, self.settings.connect_timeout_ms))
+        return self._call(op, top_k=top_k, image=image, retries=None if spec.retried else 0)
 
     def close(self) -> None:
         """Close every pooled socket (in-flight calls finish with their own sockets)."""

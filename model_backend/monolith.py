@@ -11,8 +11,9 @@ which are the service's predictions, since the same model code is used:
 
 ``total`` counts from the interpreter's start (the process's own start time)
 to the end of inference, so it includes Python start-up as a user would feel
-it. ``--record DB`` also stores the run in the dashboard's history database.
-Errors print ``{"error": {"code", "message"}}`` and exit with status 2.
+it. Errors print ``{"error": {"code", "message"}}`` and exit with status 2.
+The monolith knows nothing of the dashboard: recording a run in the history
+is the dashboard's job (``python -m dashboard monolith IMAGE``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def _process_age_ms() -> float:
 
 def classify_once(image_path: Path, model_args: argparse.Namespace, top_k: int = 5) -> dict:
     """Everything a monolith request does, timed stage by stage."""
-    from .cli import model_settings_from
     from .imaging import decode_image
+    from .protocol import MONOLITH_STAGES
+    from .settings import model_settings_from
 
     startup_ms = _process_age_ms()
     model_settings = model_settings_from(model_args)  # bad flags fail before seconds of TensorFlow
@@ -78,20 +80,19 @@ def classify_once(image_path: Path, model_args: argparse.Namespace, top_k: int =
         "model": model.name,
         "image": str(image_path),
         "predictions": model.top_k(probabilities[0], top_k),
-        "timings_ms": {name: round(value, 3) for name, value in timings.items()},
+        "timings_ms": {name: round(timings[name], 3) for name in MONOLITH_STAGES},
         "pid": os.getpid(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import add_model_arguments
+    from .settings import add_model_arguments
 
     parser = argparse.ArgumentParser(prog="python -m model_backend.monolith", description=__doc__.splitlines()[0])
     parser.add_argument("image", type=Path)
     add_model_arguments(parser)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print compact JSON on one line (default: indented)")
-    parser.add_argument("--record", type=Path, metavar="DB", help="also store the run in this history database")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -103,21 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BackendError, SettingsError, FileNotFoundError) as exc:
         code = getattr(exc, "code", "bad_request")
         result = {"error": {"code": code, "message": getattr(exc, "message", str(exc))}}
-        _record(args.record, args.image, result)
         print(json.dumps(result))
         return 2
-    _record(args.record, args.image, result)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
-
-
-def _record(db_path: Path | None, image: Path, result: dict) -> None:
-    """Store the run (success or error) in the dashboard's history database, when asked to."""
-    if db_path is None:
-        return
-    from dashboard.history import record_monolith_run
-
-    record_monolith_run(db_path, image.name, result)
 
 
 if __name__ == "__main__":

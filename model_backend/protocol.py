@@ -11,6 +11,13 @@ same envelope plus one JSON frame:
 
     {"v": 1, "id": ..., "ok": true, ...}  or  {"v": 1, "id": ..., "ok": false, "error": {"code", "message"}}
 
+The ops are one table, :data:`OP_SPECS` (classify, ping, info): what each
+carries and who answers it. Server, broker and client dispatch from it, so a
+new op (say ``explain``) is one entry here plus one handler in the server.
+A classify reply has one typed schema, :class:`ClassifyReply` (predictions,
+timings by stage in the order :data:`STAGES`, batch size, model), which the
+server builds and every consumer reads (``to_wire`` / ``from_wire``).
+
 Between a worker and the broker every message, both ways, starts with an empty
 delimiter, the tag :data:`WORKER_PROTOCOL` and one command frame (the framing
 of the ZeroMQ guide's Majordomo protocol), so client traffic and worker control
@@ -35,7 +42,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 from .errors import BackendError, BadReply, BadRequest, error_from_code
 
@@ -43,7 +51,6 @@ VERSION = 1
 OP_CLASSIFY = "classify"
 OP_PING = "ping"
 OP_INFO = "info"
-OPS = (OP_CLASSIFY, OP_PING, OP_INFO)
 
 MAX_HEADER_BYTES = 4096
 MAX_ID_CHARS = 128
@@ -67,6 +74,33 @@ WORKER_COMMANDS = (W_READY, W_HEARTBEAT, W_REQUEST, W_REPLY, W_DISCONNECT)
 MAX_READY_BYTES = 16 * 1024
 MAX_TOKEN_BYTES = 64
 MAX_WORKER_CAPACITY = 4096
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One op of the wire: what a request for it carries and who answers it."""
+
+    name: str
+    #: a second frame of image bytes and a ``top_k`` in the header (else the header alone)
+    carries_image: bool = False
+    #: the broker answers it itself, for its whole pool (else it goes to a worker)
+    answered_by_broker: bool = False
+    #: the client resends it after a timeout (Lazy Pirate); else one attempt
+    retried: bool = True
+    #: the client uses its short ping timeout instead of the reply timeout
+    short_timeout: bool = False
+
+
+#: every op, by name: the one place to add an op (then one handler in server.py)
+OP_SPECS: dict[str, OpSpec] = {
+    spec.name: spec
+    for spec in (
+        OpSpec(OP_CLASSIFY, carries_image=True),
+        OpSpec(OP_PING, answered_by_broker=True, retried=False, short_timeout=True),
+        OpSpec(OP_INFO, answered_by_broker=True, retried=False),
+    )
+}
+OPS = tuple(OP_SPECS)
 
 
 def frame_limit(max_image_bytes: int) -> int:
@@ -125,7 +159,7 @@ def load_json_object(raw: bytes, *, max_bytes: int, what: str = "frame", error: 
 def encode_request(request_id: str, op: str, *, top_k: int = DEFAULT_TOP_K, image: bytes | None = None) -> list[bytes]:
     """Frames a client sends (after the empty delimiter, which the client adds)."""
     header = {"v": VERSION, "id": request_id, "op": op}
-    if op == OP_CLASSIFY:
+    if OP_SPECS[op].carries_image:
         header["top_k"] = top_k
     frames = [json.dumps(header, separators=(",", ":")).encode()]
     if image is not None:
@@ -160,7 +194,7 @@ def parse_request(body: list[bytes], *, max_header_bytes: int = MAX_HEADER_BYTES
     op = header.get("op")
     if not isinstance(op, str) or op not in OPS:
         raise BadRequest(f"Expected op to be one of {', '.join(OPS)}. Received: op={_short(op)}")
-    if op != OP_CLASSIFY:
+    if not OP_SPECS[op].carries_image:
         if len(body) != 1:
             raise BadRequest(f"Expected a single header frame for op={op}. Received: {len(body)} frames")
         return Request(id=request_id, op=op)
@@ -168,7 +202,7 @@ def parse_request(body: list[bytes], *, max_header_bytes: int = MAX_HEADER_BYTES
     if type(top_k) is not int or not 1 <= top_k <= MAX_TOP_K:
         raise BadRequest(f"Expected top_k to be an integer from 1 to {MAX_TOP_K}. Received: top_k={_short(top_k)}")
     if len(body) != 2:
-        raise BadRequest(f"Expected 2 frames for classify (header, image bytes). Received: {len(body)} frames")
+        raise BadRequest(f"Expected 2 frames for {op} (header, image bytes). Received: {len(body)} frames")
     return Request(id=request_id, op=op, top_k=top_k, image=bytes(body[1]))
 
 
@@ -226,6 +260,122 @@ def raise_for_error(reply: dict) -> dict:
     error = reply.get("error")
     error = error if isinstance(error, dict) else {}
     raise error_from_code(str(error.get("code", "internal")), str(error.get("message", "unknown backend error")))
+
+
+# -- the classify reply: one typed schema ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Milliseconds a classify request spent in each stage, in pipeline order (``total`` is the whole stay)."""
+
+    queue: float
+    decode: float
+    preprocess: float
+    inference: float
+    total: float
+
+    def to_wire(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in STAGES}
+
+    @classmethod
+    def from_wire(cls, value: object) -> "StageTimings":
+        """Validate ``timings_ms``: every stage a finite number >= 0 (unknown keys ignored); raise only BadReply."""
+        if not isinstance(value, Mapping):
+            raise BadReply(f"Expected timings_ms to be an object with {', '.join(STAGES)}. Received: {_short(value)}")
+        times = {}
+        for name in STAGES:
+            number = value.get(name)
+            if type(number) not in (int, float) or not 0 <= number < math.inf:
+                raise BadReply(f"Expected timings_ms.{name} to be a number of milliseconds >= 0. Received: {name}={_short(number)}")
+            times[name] = float(number)
+        return cls(**times)
+
+
+#: the stages of a classify request, in the order they happen (the names in ``timings_ms``)
+STAGES: tuple[str, ...] = tuple(f.name for f in fields(StageTimings))
+#: the stages of a monolith run (model_backend/monolith.py's ``timings_ms``), in order; ``total`` includes start-up
+MONOLITH_STAGES: tuple[str, ...] = ("startup", "import", "model_load", "preprocess", "inference", "total")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class of the top-k: its ImageNet (or model) index, its name and its probability."""
+
+    index: int
+    label: str
+    p: float
+
+    def to_wire(self) -> dict:
+        return {"index": self.index, "label": self.label, "p": self.p}
+
+    @classmethod
+    def from_wire(cls, value: object) -> "Prediction":
+        if not isinstance(value, Mapping):
+            raise BadReply(f"Expected a prediction {{'index', 'label', 'p'}}. Received: {_short(value)}")
+        index, label, p = value.get("index"), value.get("label"), value.get("p")
+        if type(index) is not int or index < 0:
+            raise BadReply(f"Expected a prediction's index to be an integer >= 0. Received: index={_short(index)}")
+        if not isinstance(label, str):
+            raise BadReply(f"Expected a prediction's label to be a string. Received: label={_short(label)}")
+        if type(p) not in (int, float) or not 0 <= p <= 1:
+            raise BadReply(f"Expected a prediction's p to be a probability from 0 to 1. Received: p={_short(p)}")
+        return cls(index, label, float(p))
+
+
+@dataclass(frozen=True)
+class ClassifyReply:
+    """A successful classify reply: what the server sends and every consumer reads.
+
+    ``roundtrip_ms`` is not sent by the server: the client adds it (the time the
+    caller waited, network included).
+    """
+
+    predictions: tuple[Prediction, ...]
+    timings_ms: StageTimings
+    batch_size: int
+    model: str
+    roundtrip_ms: float | None = None
+
+    @property
+    def top(self) -> Prediction | None:
+        return self.predictions[0] if self.predictions else None
+
+    def to_wire(self) -> dict:
+        """The reply's payload (:func:`encode_reply` adds v, id and ok)."""
+        payload = {
+            "predictions": [prediction.to_wire() for prediction in self.predictions],
+            "timings_ms": self.timings_ms.to_wire(),
+            "batch_size": self.batch_size,
+            "model": self.model,
+        }
+        if self.roundtrip_ms is not None:
+            payload["roundtrip_ms"] = self.roundtrip_ms
+        return payload
+
+    @classmethod
+    def from_wire(cls, reply: object) -> "ClassifyReply":
+        """Validate a classify reply (a decoded frame or a payload; v, id and ok are ignored); raise only BadReply."""
+        if not isinstance(reply, Mapping):
+            raise BadReply(f"Expected a classify reply object. Received: {type(reply).__name__}")
+        predictions = reply.get("predictions")
+        if not isinstance(predictions, (list, tuple)) or len(predictions) > MAX_TOP_K:
+            raise BadReply(f"Expected predictions to be a list of at most {MAX_TOP_K}. Received: predictions={_short(predictions)}")
+        batch_size, model = reply.get("batch_size"), reply.get("model")
+        if type(batch_size) is not int or batch_size < 1:
+            raise BadReply(f"Expected batch_size to be an integer >= 1. Received: batch_size={_short(batch_size)}")
+        if not isinstance(model, str) or not model:
+            raise BadReply(f"Expected model to be a non-empty string. Received: model={_short(model)}")
+        roundtrip = reply.get("roundtrip_ms")
+        if roundtrip is not None and (type(roundtrip) not in (int, float) or not 0 <= roundtrip < math.inf):
+            raise BadReply(f"Expected roundtrip_ms to be a number of milliseconds >= 0. Received: roundtrip_ms={_short(roundtrip)}")
+        return cls(
+            predictions=tuple(Prediction.from_wire(item) for item in predictions),
+            timings_ms=StageTimings.from_wire(reply.get("timings_ms")),
+            batch_size=batch_size,
+            model=model,
+            roundtrip_ms=None if roundtrip is None else float(roundtrip),
+        )
 
 
 # -- the worker <-> broker link ---------------------------------------------------------

@@ -33,7 +33,6 @@ import argparse
 import hashlib
 import ipaddress
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -44,7 +43,7 @@ import zmq
 import zmq.auth
 from zmq.utils import z85
 
-from .settings import ENV_PREFIX, SettingsError, parse_env_value
+from .settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -374,20 +373,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"CURVE keys folder (made by `{KEYS_COMMAND}`); needed for a tcp:// address that is not loopback")
     parser.add_argument("--insecure", action="store_true", default=None,
                         help="allow a non-loopback tcp:// address without CURVE keys (unauthenticated, unencrypted)")
-
-
-def values_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> dict:
-    """``keys_dir`` and ``insecure`` for a settings class: flags, else WARMSERVE_KEYS_DIR / WARMSERVE_INSECURE."""
-    environ = os.environ if environ is None else environ
-    values: dict = {}
-    keys_dir = getattr(args, "keys_dir", None)
-    if keys_dir is None and environ.get(ENV_PREFIX + "KEYS_DIR"):
-        keys_dir = Path(environ[ENV_PREFIX + "KEYS_DIR"])
-    if keys_dir is not None:
-        values["keys_dir"] = keys_dir
-    insecure = getattr(args, "insecure", None)
-    if insecure is None and environ.get(ENV_PREFIX + "INSECURE"):
-        insecure = parse_env_value(ENV_PREFIX + "INSECURE", environ[ENV_PREFIX + "INSECURE"], bool)
-    if insecure is not None:
-        values["insecure"] = insecure
-    return values

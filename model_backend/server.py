@@ -12,6 +12,9 @@
 * Standalone, the front is a bound ROUTER; behind a broker (``connect``), it
   is a :class:`~model_backend.worker_link.WorkerLink` on a DEALER: the loop
   reads and answers both the same way.
+* Each op of ``protocol.OP_SPECS`` has one handler here (``_handlers``):
+  ping and info are answered on the loop; classify is admitted into the
+  pipeline and answered with a ``protocol.ClassifyReply``.
 * Admission control: at most ``queue_size`` requests are in flight; beyond
   that the loop answers ``overloaded`` at once instead of letting ZeroMQ drop
   messages silently.
@@ -234,6 +237,15 @@ class BackendServer:
         self._inference: threading.Thread | None = None
         self._closed = False
         self.endpoint: str | None = None
+        #: one handler per op of protocol.OP_SPECS (a new op: an entry there, a handler here)
+        self._handlers: dict[str, Callable[[list[bytes], protocol.Request, float], None]] = {
+            protocol.OP_CLASSIFY: self._classify,
+            protocol.OP_PING: self._ping,
+            protocol.OP_INFO: self._info,
+        }
+        missing = set(protocol.OP_SPECS) - set(self._handlers)
+        if missing:
+            raise RuntimeError(f"Expected a handler for every op of protocol.OP_SPECS. Received none for: {sorted(missing)}")
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -349,12 +361,16 @@ class BackendServer:
             self._throttle.log(log, logging.INFO, "Bad request: %s", exc.message)
             self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), exc))
             return
-        if request.op == protocol.OP_PING:
-            self._front.send(envelope, protocol.encode_reply(request.id, {"ready": True, "model": self.model.name}))
-            return
-        if request.op == protocol.OP_INFO:
-            self._front.send(envelope, protocol.encode_reply(request.id, self.info()))
-            return
+        self._handlers[request.op](envelope, request, received)
+
+    def _ping(self, envelope: list[bytes], request: protocol.Request, _received: float) -> None:
+        self._front.send(envelope, protocol.encode_reply(request.id, {"ready": True, "model": self.model.name}))
+
+    def _info(self, envelope: list[bytes], request: protocol.Request, _received: float) -> None:
+        self._front.send(envelope, protocol.encode_reply(request.id, self.info()))
+
+    def _classify(self, envelope: list[bytes], request: protocol.Request, received: float) -> None:
+        """Admit a classify request: attach a retry to its job in flight, or queue a new job for decoding."""
         serial = self._by_request.get(request.id)
         existing = self._jobs.get(serial) if serial is not None else None
         if existing is not None and existing.request == request:
@@ -500,13 +516,13 @@ class BackendServer:
                 timings["queue"] += (started - job.decoded_at) * 1000.0
                 timings["inference"] = inference_ms
                 timings["total"] = (time.perf_counter() - job.received) * 1000.0
-                payload = {
-                    "predictions": self.model.top_k(row, job.request.top_k),
-                    "timings_ms": {name: round(value, 3) for name, value in timings.items()},
-                    "batch_size": len(batch),
-                    "model": self.model.name,
-                }
-                reply = protocol.encode_reply(job.request.id, payload)
+                answer = protocol.ClassifyReply(
+                    predictions=tuple(protocol.Prediction(**top) for top in self.model.top_k(row, job.request.top_k)),
+                    timings_ms=protocol.StageTimings(**{name: round(timings[name], 3) for name in protocol.STAGES}),
+                    batch_size=len(batch),
+                    model=self.model.name,
+                )
+                reply = protocol.encode_reply(job.request.id, answer.to_wire())
             except Exception as exc:  # noqa: BLE001 - one bad row must not cost the others their replies
                 self._guard.record("encoding a reply")
                 self._fail(job, InternalError(f"Encoding the reply failed: {exc.__class__.__name__}: {exc}"))

@@ -1,20 +1,37 @@
 """Frozen settings objects, built once (from CLI flags and environment) and passed explicitly.
 
-Environment variables (all optional) use the ``WARMSERVE_`` prefix; a CLI flag
-wins over the environment, which wins over the default. Every value is
-checked at construction with a message that says how to fix it.
+One mechanism builds every settings dataclass (here and the dashboard's):
+:func:`build_settings` takes a flag if one was given, else an environment
+variable, else the field's default. Each field's real type (read with
+:func:`typing.get_type_hints`) says how its variable's text is parsed; a field
+made with :func:`setting` may name its variables and flag itself or say how
+to convert them. Variables are ``<env_prefix><FIELD NAME>`` by default
+(``WARMSERVE_MAX_BATCH=32``); an empty variable counts as unset. Every value
+is checked at construction (:func:`check_range`) with a message that says how
+to fix it. The model flags every command shares (``--model``, ``--weights``...)
+are here too (:func:`add_model_arguments`), next to :class:`ModelSettings`.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5576"
 DEFAULT_BROKER_BACKEND = "tcp://127.0.0.1:5577"
 DEFAULT_MODEL = "efficientnet-lite0"
 ENV_PREFIX = "WARMSERVE_"
+PREPROCESS_MODES = ("raw", "unit", "tf", "caffe", "torch")
+MIB = 1024 * 1024
+
+S = TypeVar("S")
 
 
 class SettingsError(ValueError):
@@ -30,11 +47,148 @@ def default_cache_dir() -> Path:
     return Path(base) / "warmserve"
 
 
+# -- one mechanism: flags -> environment -> defaults -----------------------------------
+
+_AUTO = object()
+
+
+def setting(default: object = dataclasses.MISSING, *, default_factory: object = dataclasses.MISSING,
+            env: str | tuple[str, ...] | None | object = _AUTO, flag: str | None | object = _AUTO,
+            from_env: Callable[[str], object] | None = None, from_flag: Callable[[object], object] | None = None,
+            repr: bool = True) -> typing.Any:
+    """A dataclass field that says where :func:`build_settings` finds its value.
+
+    ``env``: the variable name(s), first set one wins (default ``<env_prefix><NAME>``; None or () = none).
+    ``flag``: the argparse dest / flags key (default the field name; None = no flag).
+    ``from_env`` / ``from_flag``: convert the text / flag value (default: parse by the field's type).
+    """
+    metadata = {"env": env, "flag": flag, "from_env": from_env, "from_flag": from_flag}
+    return field(default=default, default_factory=default_factory, repr=repr, metadata=metadata)  # type: ignore[call-overload]
+
+
+def megabytes(value: object) -> int:
+    """MiB (text or number, fractions allowed) -> bytes."""
+    return int(float(value) * MIB)  # type: ignore[arg-type]
+
+
+def comma_list(value: object) -> tuple[str, ...]:
+    """``"a, b,,c"`` -> ("a", "b", "c"); a sequence is kept as a tuple of its strings."""
+    items = str(value).split(",") if isinstance(value, str) else [str(item) for item in value]  # type: ignore[union-attr]
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def env_names(cls: type, f: dataclasses.Field) -> tuple[str, ...]:
+    """The environment variables of one field, first one wins."""
+    names = f.metadata.get("env", _AUTO)
+    if names is _AUTO:
+        return (getattr(cls, "env_prefix", ENV_PREFIX) + f.name.upper(),)
+    if names is None:
+        return ()
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def settings_values(cls: type, flags: Mapping[str, object] | argparse.Namespace | None = None,
+                    environ: Mapping[str, str] | None = None) -> dict:
+    """What :func:`build_settings` passes to ``cls``: per field, a given flag, else its set variable (else nothing)."""
+    flags = vars(flags) if isinstance(flags, argparse.Namespace) else dict(flags or {})
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(cls)
+    values: dict = {}
+    for f in fields(cls):
+        kind = _scalar_type(hints[f.name])
+        flag = f.metadata.get("flag", _AUTO)
+        flag = f.name if flag is _AUTO else flag
+        if flag is not None and flags.get(flag) is not None:
+            values[f.name] = _from_flag(f, flag, flags[flag], kind)
+            continue
+        if flag is not None and flags.get(f.name) is not None:  # keyed by the field itself: already in its unit
+            values[f.name] = flags[f.name]
+            continue
+        if kind is None and f.metadata.get("from_env") is None:
+            continue  # a type no text can spell (a nested settings object): the caller gives it
+        for env_name in env_names(cls, f):
+            raw = environ.get(env_name)
+            if raw is not None and raw != "":
+                values[f.name] = _from_env(f, env_name, raw, kind)
+                break
+    return values
+
+
+def build_settings(cls: type[S], flags: Mapping[str, object] | argparse.Namespace | None = None,
+                   environ: Mapping[str, str] | None = None, **given: object) -> S:
+    """A frozen ``cls`` from flags (None = not given), then the environment, then defaults; ``given`` wins over all."""
+    values = settings_values(cls, flags, environ)
+    values.update(given)
+    return cls(**values)
+
+
+def _from_flag(f: dataclasses.Field, flag: str, value: object, kind: type | None) -> object:
+    if f.metadata.get("from_flag") is None and not (isinstance(value, str) and kind not in (None, str)):
+        return value  # already typed (argparse); a string for a typed field (a dict of flags) is parsed below
+    return _convert(f.metadata.get("from_flag"), f"--{flag.replace('_', '-')}", value, kind)
+
+
+def _from_env(f: dataclasses.Field, env_name: str, raw: str, kind: type | None) -> object:
+    return _convert(f.metadata.get("from_env"), env_name, raw, kind)
+
+
+def _convert(convert: Callable[[object], object] | None, source: str, value: object, kind: type | None) -> object:
+    """``convert(value)`` when the field has a converter, else the text parsed as ``kind``; SettingsError naming ``source``."""
+    if convert is None:
+        return parse_env_value(source, str(value), kind or str)
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"Expected {source} to be a number. Received: {value!r}") from None
+
+
+def _scalar_type(hint: object) -> type | None:
+    """bool, int, float, str, Path or tuple (of str) for a field's type hint, ``X | None`` unwrapped; None otherwise."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        hint = options[0] if len(options) == 1 else None
+    if typing.get_origin(hint) is tuple and typing.get_args(hint) in ((str, ...),):
+        return tuple
+    return hint if hint in (bool, int, float, str, Path) else None
+
+
+def parse_env_value(env_name: str, raw: str, kind: type) -> object:
+    """A variable's (or flag's) text as ``kind`` (bool, int, float, Path, tuple of str, or str); SettingsError if it is not."""
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        if kind is Path:
+            return Path(raw).expanduser()
+        if kind is tuple:
+            return comma_list(raw)
+        if kind in (int, float):
+            return kind(raw)
+        return raw
+    except ValueError:
+        raise SettingsError(f"Expected {env_name} to be a {kind.__name__}. Received: {raw!r}") from None
+
+
+def check_range(name: str, value: object, low: float, high: float, *, integer: bool = False) -> None:
+    """The one range check: ``low <= value <= high`` for a number (an int when ``integer``), never a bool."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        expected = f"to be an integer from {low} to {high}" if integer else f"between {low} and {high}"
+        raise SettingsError(f"Expected {name} {expected}. Received: {name}={value!r}")
+
+
+# -- the backend's settings ---------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     """Which model to serve and where its files are."""
 
-    name: str = DEFAULT_MODEL
+    env_prefix: ClassVar[str] = ENV_PREFIX
+
+    name: str = setting(DEFAULT_MODEL, env="WARMSERVE_MODEL", flag="model")
     #: a local weights file (resnet50), or "random" for timing-only random weights
     weights: str | None = None
     #: labels file for a user's own .keras model (one class name a line)
@@ -46,7 +200,11 @@ class ModelSettings:
     def __post_init__(self) -> None:
         if not self.name:
             raise SettingsError("Expected a model name or a path to a .keras file. Received: model=''")
-        if self.preprocess not in ("raw", "unit", "tf", "caffe", "torch"):
+        for name in ("labels", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value).expanduser())
+        if self.preprocess not in PREPROCESS_MODES:
             raise SettingsError(
                 f"Expected preprocess to be one of raw, unit, tf, caffe, torch. Received: preprocess={self.preprocess!r}"
             )
@@ -56,7 +214,10 @@ class ModelSettings:
 class ServerSettings:
     """How the backend listens, batches and guards itself."""
 
-    model: ModelSettings = field(default_factory=ModelSettings)
+    env_prefix: ClassVar[str] = ENV_PREFIX
+
+    #: built from the same flags and environment by its own build_settings call (see model_settings_from)
+    model: ModelSettings = setting(default_factory=ModelSettings, env=None, flag=None)
     #: ROUTER address to bind (a standalone server)
     bind: str = DEFAULT_ADDRESS
     #: broker address to connect to as a worker instead of binding (scale-out)
@@ -64,7 +225,8 @@ class ServerSettings:
     max_batch: int = 16
     max_wait_ms: float = 2.0
     queue_size: int = 256
-    max_image_bytes: int = 20 * 1024 * 1024
+    #: flag --max-image-mb (MiB); variable WARMSERVE_MAX_IMAGE_BYTES (bytes)
+    max_image_bytes: int = setting(20 * MIB, flag="max_image_mb", from_flag=megabytes)
     max_pixels: int = 64_000_000
     max_header_bytes: int = 4096
     decode_threads: int = 2
@@ -84,16 +246,16 @@ class ServerSettings:
         _check_address("bind", self.bind)
         if self.connect is not None:
             _check_address("connect", self.connect)
-        _check_range("max_batch", self.max_batch, 1, 1024)
-        _check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)
-        _check_range("queue_size", self.queue_size, 1, 1_000_000)
-        _check_range("max_image_bytes", self.max_image_bytes, 1, 1 << 31)
-        _check_range("max_pixels", self.max_pixels, 1, 1 << 31)
-        _check_range("max_header_bytes", self.max_header_bytes, 64, 1 << 20)
-        _check_range("decode_threads", self.decode_threads, 1, 256)
-        _check_range("intra_op_threads", self.intra_op_threads, 0, 1024)
-        _check_range("inter_op_threads", self.inter_op_threads, 0, 1024)
-        _check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
+        check_range("max_batch", self.max_batch, 1, 1024)
+        check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)
+        check_range("queue_size", self.queue_size, 1, 1_000_000)
+        check_range("max_image_bytes", self.max_image_bytes, 1, 1 << 31)
+        check_range("max_pixels", self.max_pixels, 1, 1 << 31)
+        check_range("max_header_bytes", self.max_header_bytes, 64, 1 << 20)
+        check_range("decode_threads", self.decode_threads, 1, 256)
+        check_range("intra_op_threads", self.intra_op_threads, 0, 1024)
+        check_range("inter_op_threads", self.inter_op_threads, 0, 1024)
+        check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"Expected log_level DEBUG, INFO, WARNING or ERROR. Received: log_level={self.log_level!r}")
         # a worker connects with its worker pair; a standalone backend binds and admits client keys
@@ -105,6 +267,7 @@ class ServerSettings:
 class ClientSettings:
     """How a client reaches the backend and how long it waits."""
 
+    env_prefix: ClassVar[str] = ENV_PREFIX
     address: str = DEFAULT_ADDRESS
     #: per-attempt reply timeout for classify/info
     timeout_ms: int = 5000
@@ -121,16 +284,23 @@ class ClientSettings:
 
     def __post_init__(self) -> None:
         _check_address("address", self.address)
-        _check_range("timeout_ms", self.timeout_ms, 1, 600_000)
-        _check_range("retries", self.retries, 0, 20)
-        _check_range("connect_timeout_ms", self.connect_timeout_ms, 1, 600_000)
-        _check_range("ping_timeout_ms", self.ping_timeout_ms, 1, 600_000)
+        check_range("timeout_ms", self.timeout_ms, 1, 600_000)
+        check_range("retries", self.retries, 0, 20)
+        check_range("connect_timeout_ms", self.connect_timeout_ms, 1, 600_000)
+        check_range("ping_timeout_ms", self.ping_timeout_ms, 1, 600_000)
         _check_security(self, {"address": self.address}, ("client",))
 
 
 @dataclass(frozen=True)
 class BrokerSettings:
-    """Where the broker listens for clients and workers, and how it watches workers."""
+    """Where the broker listens for clients and workers, and how it watches workers.
+
+    Variables are ``WARMSERVE_BROKER_*`` (a broker and a backend on one machine
+    must not share ``WARMSERVE_QUEUE_SIZE``), except the keys, which every
+    process of a machine shares.
+    """
+
+    env_prefix: ClassVar[str] = "WARMSERVE_BROKER_"
 
     frontend: str = DEFAULT_ADDRESS
     backend: str = DEFAULT_BROKER_BACKEND
@@ -139,56 +309,36 @@ class BrokerSettings:
     liveness: int = 3
     retries: int = 1
     #: CURVE keys folder: the server pair, clients/ (frontend) and workers/ (worker port) allow-lists
-    keys_dir: Path | None = None
+    keys_dir: Path | None = setting(None, env="WARMSERVE_KEYS_DIR")
     #: allow non-loopback tcp:// addresses without keys
-    insecure: bool = False
+    insecure: bool = setting(False, env="WARMSERVE_INSECURE")
     #: largest frame a client may send (ZMQ_MAXMSGSIZE on the frontend): as a backend's, a 20 MiB image plus a quarter
-    max_frame_bytes: int = 25 * 1024 * 1024
+    max_frame_bytes: int = setting(25 * MIB, flag="max_frame_mb", from_flag=megabytes)
 
     def __post_init__(self) -> None:
         _check_address("frontend", self.frontend)
         _check_address("backend", self.backend)
-        _check_range("queue_size", self.queue_size, 1, 1_000_000)
-        _check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
-        _check_range("liveness", self.liveness, 2, 100)
-        _check_range("retries", self.retries, 0, 10)
-        _check_range("max_frame_bytes", self.max_frame_bytes, 4096, 1 << 31)
+        check_range("queue_size", self.queue_size, 1, 1_000_000)
+        check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
+        check_range("liveness", self.liveness, 2, 100)
+        check_range("retries", self.retries, 0, 10)
+        check_range("max_frame_bytes", self.max_frame_bytes, 4096, 1 << 31)
         _check_security(self, {"frontend": self.frontend, "backend": self.backend}, ("clients", "workers"))
 
 
-_FIELD_TYPES = {"bool": bool, "int": int, "float": float}
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model flags (``serve``, the monolith, the bench): read back by :func:`model_settings_from`."""
+    parser.add_argument("--model", help="efficientnet-lite0 (default), resnet50, or a path to a .keras file")
+    parser.add_argument("--weights", help="resnet50: a local ImageNet weights .h5, or 'random' (timing only)")
+    parser.add_argument("--labels", type=Path, help="class names for a .keras model, one a line")
+    parser.add_argument("--preprocess", choices=PREPROCESS_MODES, help="preprocessing for a .keras model (default raw 0..255)")
+    parser.add_argument("--cache-dir", type=Path, help="where converted weights are cached")
 
 
-def env_overrides(cls: type, prefix: str = ENV_PREFIX) -> dict:
-    """Values for ``cls``'s scalar fields found in the environment (``WARMSERVE_MAX_BATCH=32``)."""
-    values: dict = {}
-    for f in fields(cls):
-        raw = os.environ.get(prefix + f.name.upper())
-        if raw is None or f.name == "model":
-            continue
-        kind = _FIELD_TYPES.get(str(f.type).split(" ")[0], str)  # annotations are strings here
-        values[f.name] = parse_env_value(prefix + f.name.upper(), raw, kind)
-    return values
-
-
-def parse_env_value(env_name: str, raw: str, kind: type) -> object:
-    """An environment variable's text as ``kind`` (bool, int, float, Path or str); SettingsError if it is not."""
-    try:
-        if kind is bool:
-            lowered = raw.strip().lower()
-            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise ValueError(raw)
-            return lowered in ("1", "true", "yes", "on")
-        if kind in (int, float, Path):
-            return kind(raw)
-        return raw
-    except ValueError:
-        raise SettingsError(f"Expected {env_name} to be a {kind.__name__}. Received: {raw!r}") from None
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise SettingsError(f"Expected {name} between {low} and {high}. Received: {name}={value!r}")
+def model_settings_from(args: argparse.Namespace | Mapping[str, object] | None = None,
+                        environ: Mapping[str, str] | None = None) -> ModelSettings:
+    """Model flags, else WARMSERVE_MODEL / _WEIGHTS / _LABELS / _PREPROCESS / _CACHE_DIR, else defaults."""
+    return build_settings(ModelSettings, args, environ)
 
 
 def _check_security(settings: object, endpoints: dict, needs: tuple[str, ...]) -> None:

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import io
 import os
-import re
-import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from model_backend.settings import ClientSettings
+from tools import processes
+from tools.processes import Child
 
 #: the dashboard fixtures and the dash_duo browser-options hook
 pytest_plugins = ["tests.conftest_dash"]
 
-ROOT = Path(__file__).resolve().parent.parent
-READY_PATTERN = re.compile(r"Backend ready on (\S+)")
+ROOT = processes.ROOT
+READY_PATTERN = processes.BACKEND_READY
 START_TIMEOUT_S = 240
 
 
@@ -72,6 +70,7 @@ class BackendProcess:
     process: subprocess.Popen
     address: str
     log_path: Path
+    child: Child | None = None
 
     @property
     def client_settings(self) -> ClientSettings:
@@ -82,38 +81,22 @@ class BackendProcess:
 
 
 def start_backend(log_path: Path, *extra_args: str, env: dict | None = None) -> BackendProcess:
-    """Start ``python -m model_backend serve`` on a free port and wait for its ready line."""
-    log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "model_backend", "serve", "--bind", "tcp://127.0.0.1:*", *extra_args],
-        cwd=ROOT,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        match = READY_PATTERN.search(text)
-        if match:
-            return BackendProcess(process=process, address=match.group(1), log_path=log_path)
-        if process.poll() is not None:
-            raise RuntimeError(f"backend exited with {process.returncode} before it was ready:\n{text}")
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"backend not ready after {START_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}")
+    """Start ``python -m model_backend serve`` on a free port and wait for its ready line (tools.processes)."""
+    args = ["-m", "model_backend", "serve", "--bind", "tcp://127.0.0.1:*", *extra_args]
+    child = processes.start("backend", args, log_path, env={**os.environ, **(env or {})})
+    try:
+        match = child.wait_for(READY_PATTERN, START_TIMEOUT_S)
+    except processes.ProcessError:
+        child.kill()
+        raise
+    return BackendProcess(process=child.process, address=match.group(1), log_path=log_path, child=child)
 
 
 def stop_backend(backend: BackendProcess, timeout_s: float = 20) -> int:
     """SIGTERM, then wait; kill if it does not stop. Returns the exit code."""
-    if backend.process.poll() is None:
-        backend.process.send_signal(signal.SIGTERM)
-        try:
-            backend.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            backend.process.kill()
-            backend.process.wait()
-    return backend.process.returncode
+    if backend.child is not None:
+        return backend.child.stop(timeout_s)
+    return Child("backend", backend.process, backend.log_path).stop(timeout_s)
 
 
 @pytest.fixture(scope="session")

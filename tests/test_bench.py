@@ -1,4 +1,4 @@
-"""The bench: its pure helpers (percentiles, summaries, targets, tables, the PNG) and one --quick run end to end.
+"""The bench (tools.bench): its pure helpers (percentiles, summaries, targets, tables, the figure) and one --quick run end to end.
 
 No timing assertions: the numbers depend on the machine; only their shape and
 the verdict logic are checked.
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_backend import bench, bench_report
-from model_backend.bench_report import MISS, PASS, SKIP
+from tools.bench import figures, load, meter, plan, report, run, stats
+from tools.bench.targets import MISS, PASS, SKIP, evaluate_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,49 +30,49 @@ def test_percentile_matches_numpy_linear(q):
     rng = random.Random(q)
     for n in (1, 2, 3, 10, 201):
         values = [rng.uniform(0, 100) for _ in range(n)]
-        assert bench_report.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+        assert stats.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
 
 
 def test_percentile_small_cases_and_errors():
-    assert bench_report.percentile([5.0], 99) == 5.0
-    assert bench_report.percentile([1.0, 3.0], 50) == 2.0
-    assert bench_report.percentile([4, 1, 3, 2], 0) == 1
+    assert stats.percentile([5.0], 99) == 5.0
+    assert stats.percentile([1.0, 3.0], 50) == 2.0
+    assert stats.percentile([4, 1, 3, 2], 0) == 1
     with pytest.raises(ValueError, match="at least one value"):
-        bench_report.percentile([], 50)
+        stats.percentile([], 50)
     with pytest.raises(ValueError, match="between 0 and 100"):
-        bench_report.percentile([1.0], 101)
+        stats.percentile([1.0], 101)
 
 
 def test_summarize_load():
-    summary = bench_report.summarize_load([10.0, 20.0, 30.0, 40.0], wall_s=2.0, batch_sizes=[1, 1, 2, 4], errors=1)
+    summary = stats.summarize_load([10.0, 20.0, 30.0, 40.0], wall_s=2.0, batch_sizes=[1, 1, 2, 4], errors=1)
     assert summary["requests"] == 4 and summary["errors"] == 1
     assert summary["p50_ms"] == 25.0
     assert summary["images_per_s"] == 2.0
     assert summary["mean_batch_size"] == 2.0 and summary["max_batch_size"] == 4
-    assert bench_report.summarize_load([], wall_s=1.0)["images_per_s"] == 0.0
+    assert stats.summarize_load([], wall_s=1.0)["images_per_s"] == 0.0
 
 
 def test_median_stages_skips_missing():
-    stages = bench_report.median_stages([{"decode": 2, "inference": 10}, {"decode": 4, "inference": 30, "total": 40}, {}])
+    stages = stats.median_stages([{"decode": 2, "inference": 10}, {"decode": 4, "inference": 30, "total": 40}, {}])
     assert stages == {"decode": 3.0, "inference": 20.0, "total": 40.0}
 
 
 def test_pipeline_limit_and_best_batch():
-    assert bench_report.pipeline_limit_ips(2.0, 8.0) == pytest.approx(100.0)
-    assert bench_report.best_batch({"1": 20.0, "8": 9.0, "32": 9.0, "16": 9.5}) == (8, 9.0)
+    assert stats.pipeline_limit_ips(2.0, 8.0) == pytest.approx(100.0)
+    assert stats.best_batch({"1": 20.0, "8": 9.0, "32": 9.0, "16": 9.5}) == (8, 9.0)
     with pytest.raises(ValueError):
-        bench_report.pipeline_limit_ips(0.0, 0.0)
+        stats.pipeline_limit_ips(0.0, 0.0)
     with pytest.raises(ValueError):
-        bench_report.best_batch({})
+        stats.best_batch({})
 
 
 def test_plan_counts():
-    default, quick = bench.make_plan(False), bench.make_plan(True)
+    default, quick = plan.make_plan(False), plan.make_plan(True)
     assert (default.requests_at(1), default.requests_at(16)) == (200, 400)
     assert quick.requests_at(1) < default.requests_at(1) and quick.monolith_runs == 1
-    assert bench.make_plan(True, 5).requests_at(32) == 10
+    assert plan.make_plan(True, 5).requests_at(32) == 10
     with pytest.raises(ValueError):
-        bench.make_plan(False, 0)
+        plan.make_plan(False, 0)
 
 
 def test_run_load_counts_requests_and_errors():
@@ -87,16 +87,16 @@ def test_run_load_counts_requests_and_errors():
 
         return send, lambda: None
 
-    result = bench.run_load(make_sender, concurrency=4, requests=20)
+    result = load.run_load(make_sender, concurrency=4, requests=20)
     assert len(result.latencies_ms) + len(result.errors) == 20
     assert len(result.errors) == 4
-    summary = bench.summarize(result)
+    summary = load.summarize(result)
     assert summary["errors"] == 4 and summary["mean_batch_size"] == 2.0 and summary["first_errors"] == ["RuntimeError: boom"]
 
 
 def test_output_stem():
-    assert bench.output_stem("efficientnet-lite0") == "bench-efficientnet-lite0"
-    assert bench.output_stem("/models/My Model.keras") == "bench-My-Model"
+    assert plan.output_stem("efficientnet-lite0") == "bench-efficientnet-lite0"
+    assert plan.output_stem("/models/My Model.keras") == "bench-My-Model"
 
 
 # -- targets and reports ----------------------------------------------------------------------
@@ -124,7 +124,7 @@ def fake_results(**overrides) -> dict:
 
 
 def verdicts(results: dict) -> dict[str, str]:
-    return {t.name: t.status for t in bench_report.evaluate_targets(results)}
+    return {t.name: t.status for t in evaluate_targets(results)}
 
 
 def test_targets_pass_and_miss():
@@ -154,7 +154,7 @@ def test_latency_target_allows_two_ms_for_the_service_only():
 
 def test_skipped_sections_are_skip_with_their_reason():
     results = fake_results(http={"skipped": "dashboard not available: boom"}, monolith={"skipped": "--skip-monolith"})
-    targets = {t.name: t for t in bench_report.evaluate_targets(results)}
+    targets = {t.name: t for t in evaluate_targets(results)}
     http = targets["HTTP API images/s @c16 / pipeline limit"]
     assert http.status == SKIP and "dashboard not available" in http.detail
     assert targets["monolith per request / service p50 @c1"].status == SKIP
@@ -163,21 +163,47 @@ def test_skipped_sections_are_skip_with_their_reason():
 
 def test_tables_and_png(tmp_path):
     results = fake_results()
-    targets = bench_report.evaluate_targets(results)
-    text = bench_report.console_report(results, targets)
+    targets = evaluate_targets(results)
+    text = report.console_report(results, targets)
     assert "random weights, timing only" in text and "MISS" in text and "pipeline limit" in text
-    markdown = bench_report.markdown_report(results, targets)
+    markdown = report.markdown_report(results, targets)
     assert "| target | threshold | measured | result | detail |" in markdown
     assert markdown.count("| service (ZeroMQ) |") == 2
     assert "Random weights: timing only" in markdown
-    path = bench_report.render_png(results, tmp_path / "plot.png")
+    path = figures.write_figure(results, tmp_path / "plot", "png")
     with Image.open(path) as image:
-        assert image.format == "PNG" and image.size == bench_report.PLOT_SIZE
+        assert image.format == "PNG" and image.size == figures.PLOT_SIZE
 
 
 def test_png_with_skipped_sections(tmp_path):
     results = fake_results(http={"skipped": "x"}, monolith={"skipped": "y"})
-    assert bench_report.render_png(results, tmp_path / "p.png").stat().st_size > 0
+    assert figures.write_figure(results, tmp_path / "p", "png").stat().st_size > 0
+
+
+def test_figure_as_self_contained_html_without_a_png_engine(tmp_path):
+    path = figures.write_figure(fake_results(), tmp_path / "plot", "html")
+    text = path.read_text()
+    assert path.suffix == ".html" and "warmserve bench: resnet50" in text and "<script src=" not in text  # plotly.js inline: works offline
+
+
+def test_figure_log_ticks_cover_the_values():
+    assert figures.log_ticks([25.0, 800.0]) == [20, 50, 100, 200, 500, 1000]
+
+
+def test_a_plain_run_writes_into_an_ignored_folder():
+    args = run.build_parser().parse_args([])
+    assert run.output_dir(args) == plan.LOCAL_RESULTS_DIR
+    assert run.output_dir(run.build_parser().parse_args(["--update-results"])) == plan.RESULTS_DIR
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(plan.LOCAL_RESULTS_DIR / "bench-x.json")], cwd=ROOT)
+    assert ignored.returncode == 0, "results/local/ must be ignored by git"
+
+
+def test_redraw_from_json_measures_nothing(tmp_path):
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(fake_results()))
+    assert run.main(["--from-json", str(source), "--out", str(tmp_path / "out"), "--figure", "html"]) == 0
+    assert "| target |" in (tmp_path / "out" / "bench-resnet50.md").read_text()
+    assert json.loads((tmp_path / "out" / "bench-resnet50.json").read_text())["targets"]
 
 
 # -- end to end --------------------------------------------------------------------------------
@@ -187,7 +213,7 @@ def test_png_with_skipped_sections(tmp_path):
 @pytest.mark.timeout(300)
 def test_quick_bench_writes_json_markdown_and_png(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-m", "model_backend.bench", "--quick", "--requests", "3", "--out", str(tmp_path)],
+        [sys.executable, "-m", "tools.bench", "--quick", "--requests", "3", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
@@ -195,11 +221,11 @@ def test_quick_bench_writes_json_markdown_and_png(tmp_path):
     results = json.loads((tmp_path / "bench-efficientnet-lite0.json").read_text())
     assert results["quick"] is True and results["timing_only"] is False
     assert results["limit"]["pipeline_limit_ips"] > 0
-    assert [r["concurrency"] for r in results["service"]["runs"]] == list(bench.SERVICE_CONCURRENCY)
+    assert [r["concurrency"] for r in results["service"]["runs"]] == list(plan.SERVICE_CONCURRENCY)
     assert all(r["errors"] == 0 for r in results["service"]["runs"])
     assert results["service"]["rss_mb"] > 0
     assert results["monolith"]["median_wall_ms"] > 0
-    assert [r["concurrency"] for r in results["http"]["runs"]] == list(bench.HTTP_CONCURRENCY)
+    assert [r["concurrency"] for r in results["http"]["runs"]] == list(plan.HTTP_CONCURRENCY)
     assert [(r["workers"], r["errors"]) for r in results["workers"]["runs"]] == [(1, 0), (2, 0)]
     assert len(results["targets"]) == 7
     assert "| target |" in (tmp_path / "bench-efficientnet-lite0.md").read_text()
@@ -212,20 +238,20 @@ def test_run_load_reports_a_sender_that_cannot_start():
     def make_sender():
         raise RuntimeError("no session")
 
-    with pytest.raises(bench.BenchError, match="no session"):
-        bench.run_load(make_sender, concurrency=3, requests=5)
+    with pytest.raises(plan.BenchError, match="no session"):
+        load.run_load(make_sender, concurrency=3, requests=5)
 
 
 def test_quietest_measures_again_only_while_disturbed():
     readings = iter([{"others_cpu_pct": 40.0, "v": 1}, {"others_cpu_pct": 2.0, "v": 2}, {"others_cpu_pct": 0.0, "v": 3}])
-    best = bench.quietest("x", lambda: next(readings), attempts=3)
+    best = meter.quietest("x", lambda: next(readings), attempts=3)
     assert best["v"] == 2 and best["others_cpu_pct_per_try"] == [40.0, 2.0]
-    assert bench.quietest("x", lambda: {"others_cpu_pct": 50.0}, attempts=1) == {"others_cpu_pct": 50.0}
+    assert meter.quietest("x", lambda: {"others_cpu_pct": 50.0}, attempts=1) == {"others_cpu_pct": 50.0}
 
 
 def test_cpu_meter_reads_percentages():
     import os
 
-    reading = bench.CpuMeter({"me-as-a-child": os.getpid()}).reading()
+    reading = meter.CpuMeter({"me-as-a-child": os.getpid()}).reading()
     assert set(reading) == {"others_cpu_pct", "steal_pct", "cpu_s"} and reading["others_cpu_pct"] >= 0
     assert set(reading["cpu_s"]) == {"bench"}  # only children are watched by pid

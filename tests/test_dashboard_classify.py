@@ -7,18 +7,11 @@ import threading
 
 import pytest
 
-from dashboard.classify import (
-    KEEP_UPLOADS,
-    Upload,
-    check_upload,
-    classify_many,
-    decode_data_url,
-    keep_upload,
-    kept_upload,
-    make_thumbnail,
-    uploads_from_browser,
-)
-from dashboard.history import HistoryStore
+from dashboard.classify.service import classify_many
+from dashboard.classify.thumbnails import make_thumbnail
+from dashboard.classify.uploads import Upload, check_upload, decode_data_url, uploads_from_browser
+from dashboard.common.kept_uploads import KEEP_UPLOADS, keep_upload, kept_upload
+from dashboard.history.store import HistoryStore
 from model_backend.errors import BackendUnavailable, BadImage, BadRequest
 
 
@@ -109,7 +102,7 @@ def huge_png(width: int, height: int, bit_depth: int = 16) -> bytes:
 
 PEAK_RSS = """
 import resource, sys
-from dashboard.classify import make_thumbnail
+from dashboard.classify.thumbnails import make_thumbnail
 data = open(sys.argv[1], "rb").read()
 make_thumbnail(b"")  # imports Pillow and friends before measuring
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -159,3 +152,12 @@ def test_thumbnails_of_every_accepted_mode_and_of_big_photos():
         low, high = grey.convert("L").getextrema()
         assert high - low > 200  # 16-bit values are scaled to 8 bits, not clipped to white
     assert make_thumbnail(encoded(Image.new("RGB", (30, 30)), "PCX")) is None  # not a format the README lists
+
+
+def test_a_reply_that_is_not_a_classify_reply_is_a_failed_outcome():
+    class GarbledClient:
+        def classify(self, data: bytes, top_k: int = 5) -> dict:
+            return {"ok": True, "predictions": "not a list", "batch_size": 1, "model": "m"}
+
+    [outcome] = classify_many(GarbledClient(), [Upload("a.png", b"x")], top_k=5, max_bytes=1024, thumbnails=False)
+    assert not outcome.ok and outcome.error_code == "bad_reply" and outcome.reply is None

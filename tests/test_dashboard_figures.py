@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 import math
 
-from dashboard import components
-from dashboard.classify import Outcome
-from dashboard.figures import empty_figure, format_ms, history_figure, top_k_figure
+from dashboard.classify.figures import top_k_figure
+from dashboard.classify.layout import refusals_alert, result_card
+from dashboard.classify.uploads import Outcome
+from dashboard.common.figures import empty_figure
+from dashboard.common.formatting import format_ms
+from dashboard.history.figures import history_figure
+from dashboard.history.layout import summary_view
+from dashboard.monolith.layout import monolith_result
+from dashboard.status.layout import status_bar
+from model_backend.protocol import ClassifyReply
 
 PREDICTIONS = [
     {"index": 281, "label": "tabby", "p": 0.05},
@@ -70,10 +77,10 @@ def test_format_ms():
 
 
 def test_result_card_shows_top_class_round_trip_stages_and_batch():
-    outcome = Outcome("cat.png", "ab" * 32, True, latency_ms=31.5, reply={
-        "predictions": sorted(PREDICTIONS, key=lambda p: -p["p"]), "batch_size": 4,
-        "timings_ms": {"queue": 1.2, "decode": 3.0, "preprocess": 1.5, "inference": 20.0, "total": 26.0}})
-    text = text_of(components.result_card(outcome))
+    outcome = Outcome("cat.png", "ab" * 32, True, latency_ms=31.5, reply=ClassifyReply.from_wire({
+        "predictions": sorted(PREDICTIONS, key=lambda p: -p["p"]), "batch_size": 4, "model": "efficientnet-lite0",
+        "timings_ms": {"queue": 1.2, "decode": 3.0, "preprocess": 1.5, "inference": 20.0, "total": 26.0}}))
+    text = text_of(result_card(outcome))
     for expected in ("cat.png", "Egyptian cat", "80%", "31.5 ms", "queue", "1.20 ms", "inference", "20.0 ms", "\"4\""):
         assert expected in text
 
@@ -84,22 +91,22 @@ def test_refusals_say_what_was_refused_and_why():
         Outcome("huge.png", None, False, error_code="too_large", error_message="huge.png is 30.0 MB; the limit is 10.0 MB"),
         Outcome("ok.png", None, True),
     ]
-    text = text_of(components.refusals_alert(outcomes))
+    text = text_of(refusals_alert(outcomes))
     assert "notes.txt" in text and "not an image, or corrupt" in text and "Received: text" in text
     assert "huge.png" in text and "over the size limit" in text and "ok.png" not in text
-    assert components.refusals_alert([Outcome("ok.png", None, True)]) is None
+    assert refusals_alert([Outcome("ok.png", None, True)]) is None
 
 
 def test_backend_down_refusal_points_at_the_status():
-    alert = components.refusals_alert([Outcome("a.png", None, False, error_code="unavailable", error_message="No backend")])
+    alert = refusals_alert([Outcome("a.png", None, False, error_code="unavailable", error_message="No backend")])
     assert alert.color == "danger" and "backend down" in text_of(alert)
 
 
 def test_status_bar_for_each_state():
-    down = text_of(components.status_bar({"reachable": False, "error": "No model backend is answering at tcp://x"}))
+    down = text_of(status_bar({"reachable": False, "error": "No model backend is answering at tcp://x"}))
     assert "Backend unreachable" in down and "recovers by itself" in down
-    assert "warming up" in text_of(components.status_bar({"reachable": True, "ready": False, "model": "m"}))
-    ready = text_of(components.status_bar({"reachable": True, "ready": True, "model": "efficientnet-lite0",
+    assert "warming up" in text_of(status_bar({"reachable": True, "ready": False, "model": "m"}))
+    ready = text_of(status_bar({"reachable": True, "ready": True, "model": "efficientnet-lite0",
                                             "uptime_s": 125, "requests_served": 7, "max_batch": 16, "max_wait_ms": 2,
                                             "queue_size": 256}))
     for expected in ("Backend ready", "efficientnet-lite0", "2 min 5 s", "requests served", "up to 16 images"):
@@ -109,18 +116,18 @@ def test_status_bar_for_each_state():
 def test_summary_shows_counts_percentiles_and_speedup():
     summary = {"service": {"count": 12, "errors": 1, "p50": 25.0, "p95": 40.0},
                "monolith": {"count": 2, "errors": 0, "p50": 4000.0, "p95": 4400.0}, "speedup": 160.0}
-    text = text_of(components.summary_view(summary))
+    text = text_of(summary_view(summary))
     for expected in ("12", "1 failed", "25.0 ms", "40.0 ms", "4.00 s", "160× faster"):
         assert expected in text
-    assert "run the monolith once" in text_of(components.summary_view(
+    assert "run the monolith once" in text_of(summary_view(
         {"service": {"count": 1}, "monolith": {"count": 0}, "speedup": None}))
 
 
 def test_monolith_result_lists_its_stages():
     result = {"model": "efficientnet-lite0", "predictions": PREDICTIONS[1:2],
               "timings_ms": {"import": 2500.0, "model_load": 800.0, "inference": 900.0, "total": 4300.0}}
-    text = text_of(components.monolith_result(result, 4600.0, "cat.png", service_p50=23.0))
+    text = text_of(monolith_result(result, 4600.0, "cat.png", service_p50=23.0))
     for expected in ("import TensorFlow", "2.50 s", "build + load model", "800 ms", "4.60 s", "200×"):
         assert expected in text
-    failed = text_of(components.monolith_result({"error": {"code": "bad_image", "message": "nope"}}, 900.0, "x"))
+    failed = text_of(monolith_result({"error": {"code": "bad_image", "message": "nope"}}, 900.0, "x"))
     assert "failed" in failed and "nope" in failed

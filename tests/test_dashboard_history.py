@@ -12,17 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.history import (
-    MONOLITH,
-    SERVICE,
-    HistoryStore,
-    error_record,
-    monolith_record,
-    percentile,
-    record_monolith_run,
-    service_record,
-    speedup,
-)
+from dashboard.history.records import MONOLITH, SERVICE, error_record, monolith_record, service_record
+from dashboard.history.store import HistoryStore, percentile, speedup
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY = {"predictions": [{"index": 285, "label": "Egyptian cat", "p": 0.8}], "batch_size": 3, "model": "efficientnet-lite0",
@@ -42,10 +33,10 @@ def test_uses_wal_and_keeps_records_across_reopen(tmp_path):
     assert row["latency_ms"] == 25.0 and row["batch_size"] == 3 and row["inference_ms"] == 20.0 and row["ok"] == 1
 
 
-def test_monolith_rows_and_record_monolith_run(tmp_path):
+def test_monolith_rows_as_the_command_line_records_them(tmp_path):
     path = tmp_path / "h.sqlite3"
-    record_monolith_run(path, "cat.png", MONOLITH_RESULT)
-    record_monolith_run(path, "junk.txt", {"error": {"code": "bad_image", "message": "not an image"}})
+    HistoryStore(path).add(monolith_record("cat.png", MONOLITH_RESULT, source="cli"))
+    HistoryStore(path).add(monolith_record("junk.txt", {"error": {"code": "bad_image", "message": "not an image"}}, source="cli"))
     rows = HistoryStore(path).recent(kind=MONOLITH)
     assert [r["ok"] for r in rows] == [0, 1]
     ok = rows[1]
@@ -86,7 +77,8 @@ def test_two_processes_write_to_the_same_file(tmp_path):
     HistoryStore(path)
     script = textwrap.dedent(f"""
         import sys
-        from dashboard.history import HistoryStore, service_record
+        from dashboard.history.records import service_record
+        from dashboard.history.store import HistoryStore
         store = HistoryStore({str(path)!r})
         for i in range(100):
             store.add(service_record(f"{{sys.argv[1]}}-{{i}}", None, {{"predictions": []}}, 1.0))

@@ -4,19 +4,24 @@ only (never from what the browser sends), and one real run recorded in the histo
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import diskcache
 import pytest
 from dash import Dash, DiskcacheManager
 
-from dashboard import ids, monolith_runner, views
-from dashboard.callbacks import register_callbacks
-from dashboard.classify import Upload, keep_upload
-from dashboard.history import MONOLITH, HistoryStore, service_record
-from dashboard.layout import build_layout
-from dashboard.monolith_runner import monolith_command, parse_monolith_output, run_monolith_on_file
+from dashboard.classify.uploads import Upload
+from dashboard.common.kept_uploads import keep_upload
+from dashboard.history.records import MONOLITH, service_record
+from dashboard.history.store import HistoryStore
+from dashboard.monolith import controller, ids
+from dashboard.monolith import runner as monolith_runner
+from dashboard.monolith.callbacks import register_callbacks
+from dashboard.monolith.runner import monolith_command, parse_monolith_output, run_monolith_on_file
+from dashboard.page import build_layout
 from dashboard.settings import SettingsError, settings_from
+from tests.conftest import ROOT
 
 RESULT = {"model": "efficientnet-lite0", "image": "x", "predictions": [{"index": 285, "label": "Egyptian cat", "p": 0.8}],
           "timings_ms": {"import": 1, "model_load": 2, "preprocess": 3, "inference": 4, "total": 10}}
@@ -53,7 +58,7 @@ def test_real_monolith_run_is_shown_and_recorded(dash_settings, chelsea_png):
     keep_upload(settings.uploads_dir, upload)
     progress = []
     store.add(service_record("chelsea.png", upload.sha256, {"predictions": []}, 10.0))  # classified first, as in the UI
-    panel = views.run_monolith_view(settings, store, upload.sha256, progress.append)
+    panel = controller.run_monolith_view(settings, store, upload.sha256, progress.append)
     text = json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json())
     [row] = store.recent(kind=MONOLITH)
     assert row["ok"] == 1, row["error_message"]
@@ -74,7 +79,7 @@ def test_the_browser_sends_only_the_images_sha256_to_the_monolith_callback(dash_
     settings = dash_settings()
     app = Dash(__name__, background_callback_manager=DiskcacheManager(diskcache.Cache(str(settings.cache_dir))))
     app.layout = build_layout(settings, [])
-    register_callbacks(app, settings, None, HistoryStore(settings.db_path))
+    register_callbacks(app, settings)
     [monolith] = [cb for key, cb in app.callback_map.items() if f"{ids.MONOLITH_RESULT}.children" in key]
     # No dcc.Store, no dropdown options: the model and the name cannot come from the browser.
     assert monolith["inputs"] == [{"id": ids.MONOLITH_BUTTON, "property": "n_clicks"}]
@@ -85,7 +90,7 @@ def test_the_browser_sends_only_the_images_sha256_to_the_monolith_callback(dash_
 def test_a_forged_image_value_runs_nothing(dash_settings, monkeypatch, value):
     settings = dash_settings()
     monkeypatch.setattr(monolith_runner.subprocess, "Popen", lambda *a, **k: pytest.fail(f"started {a}"))
-    panel = views.run_monolith_view(settings, HistoryStore(settings.db_path), value)
+    panel = controller.run_monolith_view(settings, HistoryStore(settings.db_path), value)
     assert "Classify an image first" in json.dumps(panel.to_plotly_json(), default=lambda o: o.to_plotly_json())
 
 
@@ -102,7 +107,7 @@ def test_the_command_line_takes_the_model_from_settings_and_the_name_from_the_hi
         return [sys.executable, "-c", STANDIN_RESULT]
 
     monkeypatch.setattr(monolith_runner, "monolith_command", recording)
-    panel = views.run_monolith_view(settings, store, upload.sha256)
+    panel = controller.run_monolith_view(settings, store, upload.sha256)
     [command] = commands
     assert command == [sys.executable, "-m", "model_backend.monolith", str(settings.uploads_dir / f"{upload.sha256}.img"),
                        "--json", "--model", "resnet50"]
@@ -121,3 +126,32 @@ def test_the_monolith_model_setting_defaults_to_the_backends_and_refuses_options
     for bad in ("--weights=/etc/passwd", "", "a\nb"):
         with pytest.raises(SettingsError, match="monolith_model"):
             settings_from({}, {"WARMSERVE_DASH_MONOLITH_MODEL": bad} if bad else {"WARMSERVE_MODEL": " "})
+
+
+def run_command(*args: str) -> subprocess.CompletedProcess:
+    """``python -m dashboard monolith ...`` as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "dashboard", "monolith", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_the_monolith_command_prints_its_json_and_records_the_run(chelsea_file, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    completed = run_command(str(chelsea_file), "--db", str(db), "--model", "efficientnet-lite0")
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    result = json.loads(completed.stdout)
+    timings = result["timings_ms"]
+    assert result["model"] == "efficientnet-lite0" and result["predictions"][0]["label"] == "Egyptian cat"
+    (row,) = HistoryStore(db).recent(kind="monolith")
+    assert row["ok"] and row["image"] == "chelsea.png" and row["top1_label"] == "Egyptian cat"
+    assert row["import_ms"] == pytest.approx(timings["import"])
+
+
+def test_the_monolith_command_records_a_bad_image_as_an_error(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    completed = run_command(str(bad), "--data-dir", str(tmp_path / "data"))
+    assert completed.returncode == 2
+    assert json.loads(completed.stdout)["error"]["code"] == "bad_image"
+    (row,) = HistoryStore(tmp_path / "data" / "history.sqlite3").recent(kind="monolith")
+    assert not row["ok"] and row["image"] == "bad.jpg"

@@ -100,3 +100,33 @@ def test_without_auth_loopback_is_admin_and_exposed_is_viewer(tmp_path):
         DashboardSettings(data_dir=tmp_path, anonymous_role="root")
     with pytest.raises(SettingsError, match="connection_limit"):
         DashboardSettings(data_dir=tmp_path, connection_limit=0)
+
+
+def test_every_environment_variable_name_is_read(tmp_path):
+    """The WARMSERVE_DASH_* names of the old hand-written table all still reach their field (one mechanism now)."""
+    users = tmp_path / "users.txt"
+    users.write_text("carol:pw\n")
+    env = {
+        "WARMSERVE_DASH_HOST": "0.0.0.0", "WARMSERVE_DASH_PORT": "9001", "WARMSERVE_DASH_BACKEND": "tcp://127.0.0.1:6001",
+        "WARMSERVE_DASH_DATA_DIR": str(tmp_path), "WARMSERVE_DASH_DB": str(tmp_path / "h.db"), "WARMSERVE_DASH_THREADS": "3",
+        "WARMSERVE_DASH_DEBUG": "1", "WARMSERVE_DASH_MAX_UPLOAD_MB": "1.5", "WARMSERVE_DASH_MAX_FILES": "7",
+        "WARMSERVE_DASH_TIMEOUT_MS": "1234", "WARMSERVE_DASH_RETRIES": "2", "WARMSERVE_DASH_STATUS_INTERVAL_MS": "4000",
+        "WARMSERVE_DASH_MONOLITH_TIMEOUT_S": "60.5", "WARMSERVE_DASH_MONOLITH_MODEL": "resnet50",
+        "WARMSERVE_DASH_MONOLITH_CONCURRENCY": "2", "WARMSERVE_DASH_MONOLITH_QUEUE": "9",
+        "WARMSERVE_DASH_HISTORY_MAX_ROWS": "500", "WARMSERVE_DASH_HISTORY_MAX_AGE_DAYS": "7.5",
+        "WARMSERVE_DASH_USERS": "alice:pw", "WARMSERVE_DASH_AUTH_FILE": str(users), "WARMSERVE_DASH_SECRET_KEY": "k",
+        "WARMSERVE_DASH_KEYS_DIR": "", "WARMSERVE_DASH_INSECURE": "no", "WARMSERVE_DASH_ANONYMOUS_ROLE": "viewer",
+        "WARMSERVE_DASH_ALLOWED_HOSTS": "a.example", "WARMSERVE_DASH_CALLBACK_MAX_MB": "2",
+        "WARMSERVE_DASH_CONNECTION_LIMIT": "50", "WARMSERVE_DASH_CHANNEL_TIMEOUT_S": "9", "WARMSERVE_DASH_CLEANUP_INTERVAL_S": "3",
+    }
+    s = settings_from({}, env)
+    assert (s.host, s.port, s.backend, s.data_dir, s.db_path, s.threads, s.debug) == (
+        "0.0.0.0", 9001, "tcp://127.0.0.1:6001", tmp_path, tmp_path / "h.db", 3, True)
+    assert (s.max_image_bytes, s.max_files, s.timeout_ms, s.retries, s.status_interval_ms) == (int(1.5 * 1024 * 1024), 7, 1234, 2, 4000)
+    assert (s.monolith_timeout_s, s.monolith_model, s.monolith_concurrency, s.monolith_queue) == (60.5, "resnet50", 2, 9)
+    assert (s.history_max_rows, s.history_max_age_days) == (500, 7.5)
+    assert sorted(user.name for user in s.users) == ["alice", "carol"] and s.secret_key == "k"
+    assert (s.keys_dir, s.insecure, s.anonymous_role, s.allowed_hosts) == (None, False, "viewer", ("a.example",))
+    assert (s.callback_max_bytes, s.connection_limit, s.channel_timeout_s, s.cleanup_interval_s) == (2 * 1024 * 1024, 50, 9, 3)
+    with pytest.raises(SettingsError, match="WARMSERVE_DASH_MAX_UPLOAD_MB"):
+        settings_from({}, {"WARMSERVE_DASH_MAX_UPLOAD_MB": "big"})

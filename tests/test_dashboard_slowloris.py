@@ -172,7 +172,8 @@ def test_sigterm_stops_a_busy_dashboard_within_2_s(dashboard, silent_backend):
 
 
 def test_sigterm_ends_a_running_monolith_job_within_2_s(dashboard, silent_backend, tmp_path, chelsea_png):
-    from dashboard.classify import Upload, keep_upload
+    from dashboard.classify.uploads import Upload
+    from dashboard.common.kept_uploads import keep_upload
 
     upload = Upload("chelsea.png", chelsea_png, "api")
     keep_upload(tmp_path / "data" / "uploads", upload)

@@ -14,12 +14,19 @@ import unicodedata
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from dashboard import components, history, views
 from dashboard.app import create_app
-from dashboard.classify import Outcome, Upload
-from dashboard.figures import history_figure, top_k_figure
-from dashboard.history import MONOLITH, SERVICE, HistoryStore, error_record, service_record
-from dashboard.sanitize import NAME_MAX, clean_name, clean_text, csv_cell, plotly_text
+from dashboard.classify import controller as classify_controller
+from dashboard.classify.figures import top_k_figure
+from dashboard.classify.layout import result_card
+from dashboard.classify.uploads import Outcome, Upload
+from dashboard.common.sanitize import NAME_MAX, clean_name, clean_text, csv_cell, plotly_text
+from dashboard.history import controller as history_controller
+from dashboard.history import store as history_store
+from dashboard.history.figures import history_figure
+from dashboard.history.layout import history_table
+from dashboard.history.records import MONOLITH, SERVICE, error_record, service_record
+from dashboard.history.store import HistoryStore
+from model_backend.protocol import ClassifyReply
 from tests.standin import shade_png
 
 HUGE = "x" * 400_000
@@ -99,11 +106,11 @@ def test_dropped_files_are_stored_and_shown_under_clean_names(dash_settings, raw
     settings = dash_settings()
     store = HistoryStore(settings.db_path)
     url = "data:image/png;base64," + base64.b64encode(shade_png(3)).decode()
-    outcomes = views.classify_drop(settings, StubClient(), store, [url, "data:text/plain;base64,!!"], [raw, raw])
+    outcomes = classify_controller.classify_drop(settings, StubClient(), store, [url, "data:text/plain;base64,!!"], [raw, raw])
     names = [o.name for o in outcomes]
     assert all(is_clean(n) for n in names), names
     assert sorted(r["image"] for r in store.recent()) == sorted(names)
-    cards, alert, options, _ = views.results_view(outcomes)
+    cards, alert, options, _ = classify_controller.results_view(outcomes)
     assert all(is_clean(o["label"]) for o in options)
     assert len(text_of(alert)) < 5000 and len(text_of(cards[0])) < 50_000
 
@@ -155,7 +162,7 @@ def test_a_history_of_huge_names_stays_a_small_refresh(tmp_path):
     with sqlite3.connect(store.path) as conn:
         conn.executemany("INSERT INTO requests (ts, kind, image, ok, latency_ms, error_message) VALUES (?, ?, ?, 1, 5.0, ?)",
                          [(time.time(), SERVICE, HUGE, HUGE)] * 20)
-    figure, summary, table, signature = views.history_view(store)
+    figure, summary, table, signature = history_controller.history_view(store)
     size = len(json.dumps(figure.to_plotly_json(), default=str)) + len(text_of(summary)) + len(text_of(table))
     assert size < 200_000, size  # was tens of megabytes: every name went out whole, every refresh
     assert all(len(r["image"]) <= NAME_MAX for r in store.recent(200, SERVICE)[20:])
@@ -252,8 +259,8 @@ def test_plotly_text_never_carries_markup(raw):
 def test_dash_components_show_the_name_as_text_not_escaped_twice():
     row = {"ts": time.time(), "kind": SERVICE, "image": XSS, "latency_ms": 3.0, "batch_size": 1, "ok": 1,
            "top1_label": "Egyptian cat", "top1_p": 0.8}
-    assert XSS in text_of(components.history_table([row])) and "&lt;" not in text_of(components.history_table([row]))
-    card = components.result_card(Outcome(XSS, "ab" * 32, True, reply=REPLY, latency_ms=2.0))
+    assert XSS in text_of(history_table([row])) and "&lt;" not in text_of(history_table([row]))
+    card = result_card(Outcome(XSS, "ab" * 32, True, reply=ClassifyReply.from_wire(REPLY), latency_ms=2.0))
     assert XSS in text_of(card)
 
 
@@ -261,7 +268,7 @@ def test_dash_components_show_the_name_as_text_not_escaped_twice():
 
 
 def test_inserting_beyond_max_rows_keeps_the_newest(tmp_path, monkeypatch):
-    monkeypatch.setattr(history, "PRUNE_EVERY", 10)
+    monkeypatch.setattr(history_store, "PRUNE_EVERY", 10)
     store = HistoryStore(tmp_path / "h.sqlite3", max_rows=50)
     peak = 0
     for i in range(125):

@@ -28,6 +28,7 @@ from model_backend.errors import BackendError
 from model_backend.settings import ClientSettings
 from tests.conftest import ROOT
 from tests.standin import shade_png
+from tools import processes
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +36,13 @@ STOP_WITHIN_S = 2.0
 
 
 def launch(log_path: Path, args: list[str], pattern: str, timeout_s: float = 60) -> tuple[subprocess.Popen, re.Match]:
-    """Start ``python ARGS`` and wait for ``pattern`` in its log."""
-    log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        match = re.search(pattern, log_path.read_text(errors="replace"))
-        if match:
-            return process, match
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"{args} did not log {pattern!r}:\n{log_path.read_text(errors='replace')[-3000:]}")
+    """Start ``python ARGS`` and wait for ``pattern`` in its log (tools.processes)."""
+    child = processes.start(log_path.stem, args, log_path)
+    try:
+        return child.process, child.wait_for(pattern, timeout_s, poll_s=0.05)
+    except processes.ProcessError:
+        child.kill()
+        raise AssertionError(f"{args} did not log {pattern!r}:\n{log_path.read_text(errors='replace')[-3000:]}") from None
 
 
 def standin(log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:

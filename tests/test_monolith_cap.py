@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import views
-from dashboard.classify import Upload, keep_upload
-from dashboard.history import MONOLITH, HistoryStore, service_record
-from dashboard.monolith_queue import MonolithQueue, QueueFull, QueuePlace, full_message, ordinal
+from dashboard.classify.uploads import Upload
+from dashboard.common.kept_uploads import keep_upload
+from dashboard.history.records import MONOLITH, service_record
+from dashboard.history.store import HistoryStore
+from dashboard.monolith import controller
+from dashboard.monolith.queue import MonolithQueue, QueueFull, QueuePlace, full_message, ordinal
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.02
@@ -44,8 +46,8 @@ STANDIN = textwrap.dedent("""
 CALLER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from dashboard import monolith_runner
-    from dashboard.monolith_queue import MonolithQueue, QueueFull
+    from dashboard.monolith import runner as monolith_runner
+    from dashboard.monolith.queue import MonolithQueue, QueueFull
     folder, slots, waiting, places_log, standin_log, hold = sys.argv[1:7]
     monolith_runner.monolith_command = lambda path, model: [sys.executable, "-c", sys.argv[7], standin_log, hold]
     queue = MonolithQueue(folder, slots=int(slots), max_waiting=int(waiting), poll_s=0.02)
@@ -272,21 +274,21 @@ def text_of(component) -> str:
 def test_the_view_shows_the_place_in_line_then_runs_and_a_refusal_is_not_recorded(kept):
     settings, store, sha = kept
     queue = MonolithQueue(settings.data_dir / "monolith-queue", slots=1, max_waiting=1, poll_s=POLL_S)
-    assert views.monolith_queue(settings).folder == queue.folder  # the view uses this shared folder
+    assert controller.monolith_queue(settings).folder == queue.folder  # the view uses this shared folder
     release = threading.Event()
     first_runner, second_runner = StandInRunner(release), StandInRunner()
     progress: list[str] = []
     panels = []
-    first = threading.Thread(target=lambda: panels.append(views.run_monolith_view(settings, store, sha, runner=first_runner)))
+    first = threading.Thread(target=lambda: panels.append(controller.run_monolith_view(settings, store, sha, runner=first_runner)))
     first.start()
     wait_for(lambda: first_runner.calls, what="the first run to start")
     second = threading.Thread(target=lambda: panels.append(
-        views.run_monolith_view(settings, store, sha, progress.append, runner=second_runner, queue=queue)))
+        controller.run_monolith_view(settings, store, sha, progress.append, runner=second_runner, queue=queue)))
     second.start()
     wait_for(lambda: progress, what="the second caller's place in line")
     assert "1st in line, 1 run ahead" in progress[0]
 
-    refused = views.run_monolith_view(settings, store, sha, runner=StandInRunner())
+    refused = controller.run_monolith_view(settings, store, sha, runner=StandInRunner())
     assert "1 monolith run is already waiting; try again in a minute." in text_of(refused)
 
     release.set()

@@ -87,3 +87,62 @@ def test_garbage_reply_is_a_backend_error_not_a_request_error():
     with pytest.raises(BadReply) as info:
         protocol.decode_reply(b"\x00\x01")
     assert info.value.code == "bad_reply" and info.value.http_status == 502
+
+
+# -- the typed classify reply and the ops table -------------------------------------------
+
+REPLY = protocol.ClassifyReply(
+    predictions=(protocol.Prediction(285, "Egyptian cat", 0.8), protocol.Prediction(282, "tiger cat", 0.1)),
+    timings_ms=protocol.StageTimings(queue=0.5, decode=1.25, preprocess=0.75, inference=10.0, total=12.5),
+    batch_size=3,
+    model="efficientnet-lite0",
+)
+
+
+def test_stage_names_and_order_are_one_constant():
+    assert protocol.STAGES == ("queue", "decode", "preprocess", "inference", "total")
+    assert list(REPLY.timings_ms.to_wire()) == list(protocol.STAGES)
+
+
+def test_classify_reply_round_trips_through_the_wire():
+    frame = protocol.encode_reply("r1", REPLY.to_wire())
+    decoded = protocol.decode_reply(frame)
+    assert decoded["ok"] and decoded["id"] == "r1"
+    assert protocol.ClassifyReply.from_wire(decoded) == REPLY
+    with_roundtrip = protocol.ClassifyReply.from_wire({**decoded, "roundtrip_ms": 14.0})
+    assert with_roundtrip.roundtrip_ms == 14.0 and with_roundtrip.top == REPLY.predictions[0]
+    assert protocol.ClassifyReply.from_wire(with_roundtrip.to_wire()) == with_roundtrip
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"predictions": "cat"}, "predictions"),
+        ({"predictions": [{"index": -1, "label": "x", "p": 0.5}]}, "index"),
+        ({"predictions": [{"index": True, "label": "x", "p": 0.5}]}, "index"),
+        ({"predictions": [{"index": 1, "label": 7, "p": 0.5}]}, "label"),
+        ({"predictions": [{"index": 1, "label": "x", "p": 1.5}]}, "probability"),
+        ({"timings_ms": {"queue": 1}}, "timings_ms.decode"),
+        ({"timings_ms": [1, 2, 3]}, "timings_ms"),
+        ({"timings_ms": {**REPLY.timings_ms.to_wire(), "total": -1}}, "timings_ms.total"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"model": ""}, "model"),
+        ({"roundtrip_ms": "fast"}, "roundtrip_ms"),
+    ],
+)
+def test_classify_reply_from_wire_validates_with_bad_reply(change, fragment):
+    with pytest.raises(BadReply, match=fragment) as info:
+        protocol.ClassifyReply.from_wire({**REPLY.to_wire(), **change})
+    assert "Received" in info.value.message
+    with pytest.raises(BadReply):
+        protocol.ClassifyReply.from_wire(["not", "an", "object"])
+
+
+def test_every_op_has_one_entry_that_says_how_it_travels():
+    assert protocol.OPS == tuple(protocol.OP_SPECS) == ("classify", "ping", "info")
+    for name, spec in protocol.OP_SPECS.items():
+        frames = protocol.encode_request("r", name, top_k=2, image=b"img" if spec.carries_image else None)
+        request = protocol.parse_request(frames)
+        assert request.op == name and (request.image is not None) == spec.carries_image
+        assert ("top_k" in json.loads(frames[0])) == spec.carries_image
+    assert protocol.OP_SPECS["ping"].answered_by_broker and not protocol.OP_SPECS["classify"].answered_by_broker

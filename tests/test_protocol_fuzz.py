@@ -211,3 +211,21 @@ def test_fuzz_parse_worker_message(frames, sender):
     except BadRequest:
         return
     assert message.command in protocol.WORKER_COMMANDS
+
+
+classifyish = st.fixed_dictionaries(
+    {}, optional={"predictions": json_values | st.lists(st.fixed_dictionaries({}, optional={"index": field_values, "label": field_values, "p": field_values}), max_size=3),
+                  "timings_ms": json_values | st.fixed_dictionaries({}, optional={name: field_values for name in protocol.STAGES}),
+                  "batch_size": field_values, "model": field_values, "roundtrip_ms": field_values}
+)
+
+
+@FUZZ
+@given(reply=st.one_of(classifyish, json_values))
+def test_fuzz_classify_reply_from_wire(reply):
+    try:
+        typed = protocol.ClassifyReply.from_wire(reply)
+    except BadReply as exc:
+        assert exc.message.startswith("Expected")
+        return
+    assert protocol.ClassifyReply.from_wire(json.loads(json.dumps(typed.to_wire()))) == typed

@@ -44,10 +44,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model_backend.bench import BACKEND_READY, Child, backend_args, running
 from model_backend.client import BackendClient
 from model_backend.errors import BackendError
 from model_backend.settings import ClientSettings
+from tools import processes
+from tools.processes import BACKEND_READY, Child, backend_args
 
 log = logging.getLogger("tools.fault_run")
 
@@ -164,7 +165,7 @@ def kill_phase(address: str, photos: list[tuple[str, bytes]], clients: int, mode
                     return
 
     threads = [threading.Thread(target=call_loop, args=(state, i), daemon=True) for i, state in enumerate(callers)]
-    with running("backend-killed", backend_args(model_args, "--bind", address), log_dir) as backend:
+    with processes.running("backend-killed", backend_args(model_args, "--bind", address), log_dir, processes.tool_env()) as backend:
         backend.wait_for(BACKEND_READY)
         for thread in threads:
             thread.start()
@@ -182,7 +183,7 @@ def kill_phase(address: str, photos: list[tuple[str, bytes]], clients: int, mode
     all_answered_s = max((t - killed_at for t in first_after if t is not None), default=None)
     codes = Counter(code for c in callers for t, ok, code in c.answers if t >= killed_at and not ok)
 
-    with running("backend-restarted", backend_args(model_args, "--bind", address), log_dir) as restarted:
+    with processes.running("backend-restarted", backend_args(model_args, "--bind", address), log_dir, processes.tool_env()) as restarted:
         restarted.wait_for(BACKEND_READY)
         ready_at = time.monotonic()
         deadline = ready_at + 60
@@ -309,7 +310,7 @@ def run(args: argparse.Namespace) -> dict:
     photos = example_photos()
 
     results: dict = {"address": address, "photos": [name for name, _ in photos]}
-    with running("backend", backend_args(model_args, "--bind", address), log_dir) as backend:
+    with processes.running("backend", backend_args(model_args, "--bind", address), log_dir, processes.tool_env()) as backend:
         backend.wait_for(BACKEND_READY)
         results["memory"] = memory_phase(address, backend)
         results["load"] = load_phase(address, photos, args.requests, args.clients)

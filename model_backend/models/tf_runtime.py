@@ -100,7 +100,6 @@ def compile_forward(model: Any, input_size: tuple[int, int]) -> Callable[[np.nda
     def forward(batch: np.ndarray) -> np.ndarray:
         return graph_forward(tf.convert_to_tensor(batch, dtype=tf.float32)).numpy()
 
-    forward.graph_function = graph_forward  # type: ignore[attr-defined]
     return forward
 
 

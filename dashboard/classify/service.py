@@ -1,0 +1,82 @@
+"""Classifying images for the UI and the API: plain functions over ``BackendClient`` (no Dash in here).
+
+The flow for a drop of files: send the uploads to the backend concurrently (a
+thread pool over ``client.classify``, so the backend can batch them), record
+every outcome in the history, and keep each accepted image on disk by its
+sha256 (``common/kept_uploads.py``) so the monolith can be run on it later from
+any worker process. Errors come back as failed outcomes, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+from model_backend.errors import BackendError
+from model_backend.protocol import ClassifyReply
+
+from ..common.kept_uploads import keep_upload
+from ..history.records import SERVICE, error_record, service_record
+from ..history.store import HistoryStore
+from .thumbnails import make_thumbnail
+from .uploads import Outcome, Upload, check_upload
+
+log = logging.getLogger(__name__)
+
+MAX_PARALLEL = 16
+
+
+def classify_one(client, upload: Upload, top_k: int, max_bytes: int) -> Outcome:
+    """Classify one image, measuring the round trip; errors come back as a failed Outcome, never raised."""
+    sha = upload.sha256
+    refusal = check_upload(upload, max_bytes)
+    if refusal is not None:
+        return Outcome.failed(upload.name, sha, refusal, source=upload.source)
+    started = time.perf_counter()
+    try:
+        # Read once into the typed reply (BadReply, a BackendError, if it is not one): nothing downstream re-reads keys.
+        reply = ClassifyReply.from_wire(client.classify(upload.data, top_k=top_k))
+    except BackendError as error:
+        return Outcome.failed(upload.name, sha, error, (time.perf_counter() - started) * 1000, upload.source)
+    latency_ms = (time.perf_counter() - started) * 1000
+    return Outcome(upload.name, sha, True, reply=reply, latency_ms=latency_ms, source=upload.source)
+
+
+def classify_many(client, uploads: Sequence[Upload], *, top_k: int, max_bytes: int, store: HistoryStore | None = None,
+                  uploads_dir: Path | None = None, thumbnails: bool = True) -> list[Outcome]:
+    """Classify several images at once (concurrently, so the backend can batch them); record and keep each one."""
+    if not uploads:
+        return []
+    workers = min(len(uploads), MAX_PARALLEL)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify") as pool:
+        outcomes = list(pool.map(lambda u: classify_one(client, u, top_k, max_bytes), uploads))
+    for upload, outcome in zip(uploads, outcomes, strict=True):
+        if outcome.ok:
+            if thumbnails:
+                outcome.thumbnail = make_thumbnail(upload.data)
+            if uploads_dir is not None:
+                keep_upload(uploads_dir, upload)
+    if store is not None:
+        record_outcomes(store, outcomes)
+    return outcomes
+
+
+def record_outcomes(store: HistoryStore, outcomes: Sequence[Outcome]) -> None:
+    """Write outcomes to the history; a failing database never loses the user's results."""
+    for outcome in outcomes:
+        try:
+            store.add(outcome_record(outcome))
+        except Exception:  # noqa: BLE001 - history is best effort, the answer still goes to the user
+            log.exception("Could not record %s in the history at %s", outcome.name, store.path)
+
+
+def outcome_record(outcome: Outcome) -> dict:
+    """An outcome as a history record (a service row, ok or not)."""
+    image = outcome.name or (outcome.sha256 or "")[:12]
+    if outcome.ok and outcome.reply is not None:
+        return service_record(image, outcome.sha256, outcome.reply.to_wire(), outcome.latency_ms or 0.0, outcome.source)
+    return error_record(SERVICE, image, outcome.sha256, outcome.error_code or "internal", outcome.error_message or "",
+                        outcome.latency_ms, outcome.source)

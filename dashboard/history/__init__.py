@@ -1,0 +1,10 @@
+"""History: every request (service and monolith) in one shared SQLite table, charted, summed up, exported, cleared.
+
+    ids.py         the feature's component ids
+    layout.py      the Latency history card, the summary cards and the recent-requests table
+    figures.py     latency over time, service and monolith on one log axis
+    callbacks.py   refresh, download the CSV, clear (admins only)
+    controller.py  what those callbacks do, as plain functions tests call directly
+    records.py     history rows built from replies, errors and monolith runs (pure functions)
+    store.py       HistoryStore: the SQLite table, its retention, summary and CSV
+"""

@@ -1,0 +1,13 @@
+"""Component ids of the history feature."""
+
+HISTORY_GRAPH = "history-graph"
+HISTORY_SUMMARY = "history-summary"
+HISTORY_TABLE = "history-table"
+HISTORY_SIGNATURE = "history-signature"
+DOWNLOAD_BUTTON = "download-button"
+DOWNLOAD = "download"
+CLEAR_BUTTON = "clear-button"
+CLEAR_MODAL = "clear-modal"
+CLEAR_CONFIRM = "clear-confirm"
+CLEAR_CANCEL = "clear-cancel"
+CLEAR_DONE = "clear-done"

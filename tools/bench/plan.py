@@ -1,0 +1,102 @@
+"""What the bench measures and how much: concurrency levels, batch sizes, request counts, the photos, where results go.
+
+Pure settings and inputs: nothing here starts a process or imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.processes import ROOT
+
+SERVICE_CONCURRENCY = (1, 4, 16, 32)
+HTTP_CONCURRENCY = (1, 16)
+WORKERS_CONCURRENCY = 16
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+JPEG_QUALITY = 90
+BIG_PHOTO_SIZE = (4000, 3000)
+REQUEST_TIMEOUT_MS = 60_000
+#: above this share of the machine used by other processes, a measurement is flagged as disturbed
+NOISY_PCT = 10.0
+#: the committed results (``--update-results``) and the ignored folder a plain run writes to
+RESULTS_DIR = ROOT / "results"
+LOCAL_RESULTS_DIR = RESULTS_DIR / "local"
+
+
+class BenchError(RuntimeError):
+    """Something the bench needs could not be started or measured; the message says what and where the log is."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Request and repetition counts for a run: the default, or --quick."""
+
+    quick: bool
+    requests_c1: int
+    requests_concurrent: int
+    limit_runs: int
+    forward_images: int
+    monolith_runs: int
+    warmup_requests: int
+    #: tries per measurement when other processes disturbed it (the quietest try is kept)
+    attempts: int = 1
+
+    def requests_at(self, concurrency: int) -> int:
+        return self.requests_c1 if concurrency == 1 else self.requests_concurrent
+
+
+def make_plan(quick: bool, requests: int | None = None) -> Plan:
+    """Default: 200 requests at c=1 and 400 above; --quick: 24 / 48. ``--requests N``: N at c=1, 2N above."""
+    base = requests if requests is not None else (24 if quick else 200)
+    if base < 1:
+        raise ValueError(f"Expected --requests to be at least 1. Received: {base}")
+    return Plan(
+        quick=quick,
+        requests_c1=base,
+        requests_concurrent=2 * base,
+        limit_runs=12 if quick else 50,
+        forward_images=8 if quick else 64,
+        monolith_runs=1 if quick else 3,
+        warmup_requests=8 if quick else 32,
+        attempts=1 if quick else 2,
+    )
+
+
+def output_stem(model: str) -> str:
+    """``bench-<model>`` with the model name made safe for a file name (a .keras path becomes its stem)."""
+    name = Path(model).stem if model.endswith(".keras") else model
+    return "bench-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+
+# -- the photos ------------------------------------------------------------------------
+
+
+def _jpeg(image, quality: int = JPEG_QUALITY) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _chelsea():
+    try:
+        from skimage import data
+    except ImportError:
+        raise BenchError("The bench photographs come from scikit-image; install it with: pip install scikit-image") from None
+    from PIL import Image
+
+    return Image.fromarray(data.chelsea())
+
+
+def photo_jpeg() -> bytes:
+    """The bench photo: ``skimage.data.chelsea()`` (451x300) as a quality-90 JPEG."""
+    return _jpeg(_chelsea())
+
+
+def big_photo_jpeg(size: tuple[int, int] = BIG_PHOTO_SIZE) -> bytes:
+    """A 12-megapixel JPEG: chelsea upscaled to 4000x3000, quality 90."""
+    from PIL import Image
+
+    return _jpeg(_chelsea().resize(size, Image.Resampling.BICUBIC))
