@@ -1,6 +1,6 @@
 """model_backend: a persistent ZeroMQ service that keeps a Keras image classifier warm.
 
-Dependencies point one way (tests/test_architecture.py checks it): the core
+Dependencies point one way (tests/unit/test_architecture.py checks it): the core
 modules import no backend module, no dashboard, no tools and no TensorFlow;
 the backend modules use the core; the dashboard uses only the core.
 

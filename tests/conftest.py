@@ -1,4 +1,11 @@
-"""Shared fixtures: real photos, and a real backend process started on a free port.
+"""What every layer needs: the layer markers, the TensorFlow guard, real photos, the real backend process, CURVE keys.
+
+Tests live in one folder per layer (tests/unit, tests/inprocess, tests/process,
+tests/browser); each test gets its folder's name as a marker, so ``-m unit``
+selects a layer. A test that uses the ``backend`` fixture starts TensorFlow
+(in the backend process) and is marked ``slow`` here. A test not marked
+``slow`` that imports TensorFlow into the test process fails the session,
+named in the summary: ``-m "not slow"`` never pays for TensorFlow.
 
 The ``backend`` fixture runs ``python -m model_backend serve`` as a subprocess
 with the default offline model, waits for its ready line, and terminates it
@@ -7,32 +14,54 @@ with the default offline model, waits for its ready line, and terminates it
 
 from __future__ import annotations
 
-import io
-import os
-import subprocess
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import pytest
 
-from model_backend.settings import ClientSettings
-from tools import processes
-from tools.processes import Child
+from tests.support.backend import BackendProcess, start_backend, stop_backend
+from tests.support.helpers import png_bytes
 
-#: the dashboard fixtures and the dash_duo browser-options hook
-pytest_plugins = ["tests.conftest_dash"]
+#: the dashboard fixtures with the dash_duo browser-options hook, and the in-process servers
+pytest_plugins = ["tests.support.dash", "tests.support.servers"]
 
-ROOT = processes.ROOT
-READY_PATTERN = processes.BACKEND_READY
-START_TIMEOUT_S = 240
+TESTS = Path(__file__).resolve().parent
+LAYERS = ("unit", "inprocess", "process", "browser")
+#: fixtures that start TensorFlow somewhere: a test using one is ``slow``
+TENSORFLOW_FIXTURES = ("backend",)
+
+_tensorflow_importers: list[str] = []
 
 
-def png_bytes(array) -> bytes:
-    from PIL import Image
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        if len(parts) > 1 and parts[0] in LAYERS:
+            item.add_marker(parts[0])
+        if any(name in item.fixturenames for name in TENSORFLOW_FIXTURES):
+            item.add_marker("slow")
 
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Note every test not marked ``slow`` that brought TensorFlow into this process (setup, call or teardown)."""
+    before = "tensorflow" in sys.modules
+    result = yield
+    if not before and "tensorflow" in sys.modules and item.get_closest_marker("slow") is None:
+        _tensorflow_importers.append(item.nodeid)
+    return result
+
+
+def pytest_sessionfinish(session) -> None:
+    if _tensorflow_importers:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _tensorflow_importers:
+        terminalreporter.section("TensorFlow imported by tests not marked slow")
+        for nodeid in _tensorflow_importers:
+            terminalreporter.line(f"{nodeid}: mark it @pytest.mark.slow (TensorFlow tests live in tests/process/)")
 
 
 @pytest.fixture(scope="session")
@@ -61,42 +90,6 @@ def coffee_file(tmp_path_factory, coffee_png) -> Path:
     path = tmp_path_factory.mktemp("photos") / "coffee.png"
     path.write_bytes(coffee_png)
     return path
-
-
-@dataclass
-class BackendProcess:
-    """A running backend subprocess."""
-
-    process: subprocess.Popen
-    address: str
-    log_path: Path
-    child: Child | None = None
-
-    @property
-    def client_settings(self) -> ClientSettings:
-        return ClientSettings(address=self.address, timeout_ms=20_000, retries=0)
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_backend(log_path: Path, *extra_args: str, env: dict | None = None) -> BackendProcess:
-    """Start ``python -m model_backend serve`` on a free port and wait for its ready line (tools.processes)."""
-    args = ["-m", "model_backend", "serve", "--bind", "tcp://127.0.0.1:*", *extra_args]
-    child = processes.start("backend", args, log_path, env={**os.environ, **(env or {})})
-    try:
-        match = child.wait_for(READY_PATTERN, START_TIMEOUT_S)
-    except processes.ProcessError:
-        child.kill()
-        raise
-    return BackendProcess(process=child.process, address=match.group(1), log_path=log_path, child=child)
-
-
-def stop_backend(backend: BackendProcess, timeout_s: float = 20) -> int:
-    """SIGTERM, then wait; kill if it does not stop. Returns the exit code."""
-    if backend.child is not None:
-        return backend.child.stop(timeout_s)
-    return Child("backend", backend.process, backend.log_path).stop(timeout_s)
 
 
 @pytest.fixture(scope="session")

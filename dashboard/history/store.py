@@ -145,11 +145,11 @@ class HistoryStore:
         return int(cursor.lastrowid)
 
     def recent(self, limit: int = 50, kind: str | None = None) -> list[dict]:
-        """The newest ``limit`` records, newest first."""
+        """The newest ``limit`` records, newest first, text cleaned and capped (also rows stored before the caps)."""
         where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
         with closing(self._connect()) as conn:
             rows = conn.execute(f"SELECT * FROM requests {where} ORDER BY id DESC LIMIT ?", [*params, int(limit)]).fetchall()
-        return [dict(r) for r in rows]
+        return [clean_record(dict(r)) for r in rows]
 
     def latencies(self, kind: str, window: int = SUMMARY_WINDOW) -> list[dict]:
         """Successful requests of one kind, oldest first: ts, latency_ms, image, top1_label, batch_size, model."""

@@ -1,0 +1,1 @@
+"""A real headless Chromium driven through dash_duo."""

@@ -1,0 +1,1 @@
+"""Real subprocesses (backend, workers, broker, dashboard, monolith) and TensorFlow itself."""
