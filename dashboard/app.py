@@ -4,11 +4,13 @@ Nothing runs at import time and nothing here imports TensorFlow: the model
 lives in the backend process, reached through ``model_backend.client``.
 ``create_app`` starts one status poller thread (daemon; stopped by
 ``stop_app(app)``, or when the app is garbage-collected) whose state the
-health endpoint and the status bar read.
+health endpoint and the status bar read, and the history store's one writer
+thread (``history/writer.py``), which ``stop_app`` drains before it returns.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import weakref
 
@@ -31,6 +33,8 @@ from .web.callback_body import install_callback_body_check
 log = logging.getLogger(__name__)
 
 TITLE = "warmserve"
+#: how long stop_app waits for the history writer to write what is queued (part of SIGTERM's 2 s)
+HISTORY_DRAIN_S = 0.8
 
 
 def create_client(settings: DashboardSettings):
@@ -44,6 +48,7 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
     """Build the dashboard. ``client`` is a BackendClient (or anything with classify/ping/info)."""
     client = client if client is not None else create_client(settings)
     store = store if store is not None else HistoryStore.from_settings(settings)
+    store.start_writer(settings.history_queue)
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     manager = DiskcacheManager(diskcache.Cache(str(settings.cache_dir)), expire=3600)
     app = Dash(
@@ -64,6 +69,9 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
     register_callbacks(app, settings, client, store, poller)
     poller.start()
     weakref.finalize(app, poller.stop, 0)
+    weakref.finalize(app, store.close, 0)  # the writer thread ends once it has written what is queued
+    # Queued history rows are written before a normal interpreter exit too (serve drains them in stop_app).
+    atexit.register(_drain_at_exit, weakref.ref(store))
     log.debug("Dashboard built: backend %s, history %s, auth %s", settings.backend, settings.db_path,
               "on" if settings.auth_enabled else "off")
     return app
@@ -84,8 +92,21 @@ def stale_after_s(settings: DashboardSettings) -> float:
     return (2 * settings.status_interval_ms + slowest_check_ms) / 1000 + 1.0
 
 
-def stop_app(app: Dash) -> None:
-    """Stop the app's background thread (the status poller)."""
-    poller = app.server.extensions.get("warmserve", {}).get("poller")
-    if poller is not None:
-        poller.stop()
+def stop_app(app: Dash, drain_s: float = HISTORY_DRAIN_S) -> None:
+    """Stop the app's background threads: the status poller, then the history writer (draining its queue, bounded)."""
+    parts = app.server.extensions.get("warmserve", {})
+    if parts.get("poller") is not None:
+        parts["poller"].stop()
+    store = parts.get("store")
+    if store is not None:
+        pending = store.writer.pending if store.writer is not None else 0
+        if store.close(drain_s):
+            log.debug("History writer drained (%d queued rows written)", pending)
+        else:
+            log.error("History writer did not drain within %.1f s; %d rows not written", drain_s, store.writer.pending)
+
+
+def _drain_at_exit(store_ref: weakref.ref) -> None:
+    store = store_ref()
+    if store is not None:
+        store.close(HISTORY_DRAIN_S)

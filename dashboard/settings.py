@@ -20,7 +20,8 @@ Environment variables (every field has one; these are the names that differ or m
     WARMSERVE_DASH_CHANNEL_TIMEOUT_S, WARMSERVE_DASH_CLEANUP_INTERVAL_S,
     WARMSERVE_DASH_KEYS_DIR, WARMSERVE_DASH_INSECURE (CURVE to the backend; see model_backend/security.py)
     WARMSERVE_DASH_MONOLITH_MODEL (else WARMSERVE_MODEL), WARMSERVE_DASH_MONOLITH_CONCURRENCY,
-    WARMSERVE_DASH_MONOLITH_QUEUE, WARMSERVE_DASH_HISTORY_MAX_ROWS, WARMSERVE_DASH_HISTORY_MAX_AGE_DAYS
+    WARMSERVE_DASH_MONOLITH_QUEUE, WARMSERVE_DASH_HISTORY_MAX_ROWS, WARMSERVE_DASH_HISTORY_MAX_AGE_DAYS,
+    WARMSERVE_DASH_HISTORY_QUEUE
 
 Users (see dashboard/users.py): entries are ``name:password`` (a plain password;
 such a user is a viewer) or ``name:role:hash`` with a werkzeug password hash
@@ -93,6 +94,8 @@ class DashboardSettings:
     #: history retention: the newest rows kept, and the oldest age kept (0 = no age limit)
     history_max_rows: int = 100_000
     history_max_age_days: float = 365.0
+    #: history rows waiting for the background writer, at most (a full queue writes on the request thread; 0 = always)
+    history_queue: int = 10_000
     #: users.User entries (name, password or werkzeug hash, role); (name, password) pairs are viewers.
     #: Empty = no authentication.
     users: tuple[User, ...] = setting((), env=None, flag=None, repr=False)  # USERS and AUTH_FILE: see settings_from
@@ -133,6 +136,7 @@ class DashboardSettings:
         check_range("monolith_queue", self.monolith_queue, 0, 1000, integer=True)
         check_range("history_max_rows", self.history_max_rows, 1, 1_000_000_000, integer=True)
         check_range("history_max_age_days", self.history_max_age_days, 0, 36_500)  # 0: no age limit
+        check_range("history_queue", self.history_queue, 0, 10_000_000, integer=True)
         try:
             users = tuple(normalize(user) for user in self.users)
         except UsersError as error:

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-image-mb", type=float, help="largest accepted image in MiB (default 20)")
     serve.add_argument("--max-pixels", type=int, help="largest accepted image in pixels (default 64e6)")
     serve.add_argument("--decode-threads", type=int, help="threads decoding images off the I/O loop (default 2)")
-    serve.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads (0 = all cores)")
+    serve.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads, or LiteRT's num_threads (0 = all cores)")
     serve.add_argument("--inter-op-threads", type=int, help="TensorFlow inter-op threads (default 1)")
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
     security.add_arguments(serve)

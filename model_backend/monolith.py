@@ -6,7 +6,7 @@ weights, decodes and preprocesses one image, runs the first (cold) forward
 pass and exits. It prints JSON with the stage timings and the predictions,
 which are the service's predictions, since the same model code is used:
 
-    {"model": ..., "image": ..., "predictions": [...],
+    {"model": ..., "runtime": "tensorflow", "image": ..., "predictions": [...],
      "timings_ms": {"import": .., "model_load": .., "preprocess": .., "inference": .., "total": ..}}
 
 ``total`` counts from the interpreter's start (the process's own start time)
@@ -78,6 +78,7 @@ def classify_once(image_path: Path, model_args: argparse.Namespace, top_k: int =
     }
     return {
         "model": model.name,
+        "runtime": "tensorflow",  # the baseline: always TensorFlow, whatever --runtime the service uses
         "image": str(image_path),
         "predictions": model.top_k(probabilities[0], top_k),
         "timings_ms": {name: round(timings[name], 3) for name in MONOLITH_STAGES},

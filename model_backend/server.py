@@ -412,6 +412,8 @@ class BackendServer:
             "ready": True,
             "input_size": [height, width],
             "num_classes": self.model.num_classes,
+            "runtime": getattr(self.model, "runtime", "tensorflow"),
+            "runtime_reason": getattr(self.model, "runtime_reason", ""),
             "max_batch": self.settings.max_batch,
             "max_wait_ms": self.settings.max_wait_ms,
             "queue_size": self.settings.queue_size,

@@ -1,7 +1,7 @@
-"""Composition root of the backend process: configure TensorFlow, load and warm the model, open the server.
+"""Composition root of the backend process: pick the runtime, load and warm the model, open the server.
 
 Kept apart from cli.py so that the CLI (and ``classify``/``ping``) never
-imports TensorFlow, and so tests and the bench can start a service in-process.
+imports TensorFlow (nor does ``serve`` with a cached LiteRT model), and so tests and the bench can start a service in-process.
 The model loads on a daemon thread while the caller watches ``stop``, so a
 signal during the seconds of loading ends start-up at once (within 0.1 s).
 """
@@ -21,14 +21,16 @@ READY_MESSAGE = "Backend ready on"
 
 
 def load_model(settings: ServerSettings):
-    """Configure TensorFlow threads, build the model, load weights and warm it up. Slow; once per process."""
-    from .models import build_model
-    from .models.tf_runtime import configure_tensorflow
+    """Pick the runtime, build the model, load weights and warm it up. Slow; once per process.
 
-    configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
+    The runtime (models/runtimes.py) is LiteRT when a cached, verified conversion
+    exists (TensorFlow is then never imported), else TensorFlow, or a first-start
+    conversion; ``model.runtime`` and ``model.runtime_reason`` say which and why.
+    """
+    from .models.runtimes import load_classifier
+
     started = time.perf_counter()
-    model = build_model(settings.model)
-    model.setup()
+    model = load_classifier(settings.model, settings.intra_op_threads, settings.inter_op_threads)
     loaded = time.perf_counter()
     sizes = range(1, settings.max_batch + 1) if settings.warmup_all_batch_sizes else sorted({1, settings.max_batch})
     model.warmup(sizes)
@@ -37,6 +39,7 @@ def load_model(settings: ServerSettings):
         "Model %s loaded in %.2f s, warmed up %d batch sizes in %.2f s (input %sx%s, %d classes)",
         model.name, loaded - started, len(list(sizes)), warmed - loaded, *model.input_size, model.num_classes,
     )
+    log.info("Runtime: %s (%s)", model.runtime, model.runtime_reason)
     return model
 
 

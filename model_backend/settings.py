@@ -29,6 +29,8 @@ DEFAULT_BROKER_BACKEND = "tcp://127.0.0.1:5577"
 DEFAULT_MODEL = "efficientnet-lite0"
 ENV_PREFIX = "WARMSERVE_"
 PREPROCESS_MODES = ("raw", "unit", "tf", "caffe", "torch")
+#: auto = LiteRT on CPU when the converted model verifies, else TensorFlow (see model_backend/models/runtimes.py)
+RUNTIMES = ("auto", "litert", "tensorflow")
 MIB = 1024 * 1024
 
 S = TypeVar("S")
@@ -196,8 +198,12 @@ class ModelSettings:
     #: preprocessing for a user's own model: raw | unit | tf | caffe | torch
     preprocess: str = "raw"
     cache_dir: Path = field(default_factory=default_cache_dir)
+    #: auto | litert | tensorflow (the monolith always runs TensorFlow)
+    runtime: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise SettingsError(f"Expected runtime to be one of auto, litert, tensorflow. Received: runtime={self.runtime!r}")
         if not self.name:
             raise SettingsError("Expected a model name or a path to a .keras file. Received: model=''")
         for name in ("labels", "cache_dir"):
@@ -333,11 +339,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, help="class names for a .keras model, one a line")
     parser.add_argument("--preprocess", choices=PREPROCESS_MODES, help="preprocessing for a .keras model (default raw 0..255)")
     parser.add_argument("--cache-dir", type=Path, help="where converted weights are cached")
+    parser.add_argument("--runtime", choices=RUNTIMES,
+                        help="auto (default: LiteRT on CPU when the converted model verifies, else TensorFlow), litert or tensorflow")
 
 
 def model_settings_from(args: argparse.Namespace | Mapping[str, object] | None = None,
                         environ: Mapping[str, str] | None = None) -> ModelSettings:
-    """Model flags, else WARMSERVE_MODEL / _WEIGHTS / _LABELS / _PREPROCESS / _CACHE_DIR, else defaults."""
+    """Model flags, else WARMSERVE_MODEL / _WEIGHTS / _LABELS / _PREPROCESS / _CACHE_DIR / _RUNTIME, else defaults."""
     return build_settings(ModelSettings, args, environ)
 
 

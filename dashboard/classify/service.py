@@ -2,7 +2,8 @@
 
 The flow for a drop of files: send the uploads to the backend concurrently (a
 thread pool over ``client.classify``, so the backend can batch them), record
-every outcome in the history, and keep each accepted image on disk by its
+every outcome in the history (queued for the store's writer thread, see
+``history/writer.py``; flushed before the UI's answer goes out), and keep each accepted image on disk by its
 sha256 (``common/kept_uploads.py``) so the monolith can be run on it later from
 any worker process. Errors come back as failed outcomes, never raised.
 """
@@ -61,14 +62,17 @@ def classify_many(client, uploads: Sequence[Upload], *, top_k: int, max_bytes: i
                 keep_upload(uploads_dir, upload)
     if store is not None:
         record_outcomes(store, outcomes)
+        # The monolith button runs in a job process of its own and looks the image's name up in the history
+        # by sha256: make these rows visible to other processes before the results (and the picker) go out.
+        store.flush()
     return outcomes
 
 
 def record_outcomes(store: HistoryStore, outcomes: Sequence[Outcome]) -> None:
-    """Write outcomes to the history; a failing database never loses the user's results."""
+    """Hand outcomes to the history's writer (queued, microseconds); a failing database never loses the user's results."""
     for outcome in outcomes:
         try:
-            store.add(outcome_record(outcome))
+            store.submit(outcome_record(outcome))
         except Exception:  # noqa: BLE001 - history is best effort, the answer still goes to the user
             log.exception("Could not record %s in the history at %s", outcome.name, store.path)
 

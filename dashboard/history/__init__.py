@@ -7,4 +7,5 @@
     controller.py  what those callbacks do, as plain functions tests call directly
     records.py     history rows built from replies, errors and monolith runs (pure functions)
     store.py       HistoryStore: the SQLite table, its retention, summary and CSV
+    writer.py      HistoryWriter: the queue and the one thread that writes rows in batches, off the request path
 """

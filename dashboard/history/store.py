@@ -11,6 +11,16 @@ cleans and caps every text column (file names at 255 characters, see
 Retention keeps the table bounded: at most ``max_rows`` rows (the newest) and
 none older than ``max_age_s``, enforced when a store opens and every
 :data:`PRUNE_EVERY` inserts after that.
+
+Writes off the request path: :meth:`HistoryStore.start_writer` gives the store
+one background writer (``writer.py``: a bounded queue, one thread, one
+transaction per batch); :meth:`HistoryStore.submit` then only enqueues, and
+falls back to a direct :meth:`HistoryStore.add` when the queue is full or the
+writer is closed. Every reader of a store (``recent``, ``summary``, ``to_csv``,
+``image_name``...) first :meth:`flushes <HistoryStore.flush>` what this store
+queued, so a request's row is visible to the same process as soon as the
+request has returned. Other processes (background jobs, the command-line
+monolith) write directly, as they have no writer.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import numpy as np
 from ..common.formatting import format_time
 from ..common.sanitize import csv_cell
 from .records import KINDS, MONOLITH, SERVICE, clean_record
+from .writer import FLUSH_TIMEOUT_S, HistoryWriter
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +54,17 @@ DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_AGE_S = 365 * 24 * 3600.0
 #: retention is enforced when a store opens and after every this many inserts through it
 PRUNE_EVERY = 500
+#: default bound of the background writer's queue (DashboardSettings.history_queue overrides it)
+DEFAULT_QUEUE = 10_000
 
 COLUMNS = (
     "id", "ts", "kind", "source", "image", "sha256", "model", "ok", "error_code", "error_message",
     "latency_ms", "queue_ms", "decode_ms", "preprocess_ms", "inference_ms", "backend_total_ms",
     "import_ms", "model_load_ms", "batch_size", "top1_index", "top1_label", "top1_p",
 )
+#: every column a row may set (all but the id); a batch insert names them all
+ROW_COLUMNS = COLUMNS[1:]
+_INSERT_ALL = f"INSERT INTO requests ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(':' + k for k in ROW_COLUMNS)})"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -93,6 +109,7 @@ class HistoryStore:
         self._local = threading.local()
         self._inserts = 0
         self._inserts_lock = threading.Lock()
+        self._background: HistoryWriter | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -127,25 +144,65 @@ class HistoryStore:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
 
     def add(self, record: Mapping[str, object]) -> int:
-        """Insert one record (keys from :data:`COLUMNS`; ``ts`` defaults to now); return its id."""
-        row = {k: record[k] for k in COLUMNS if k in record and k != "id"}
-        row.setdefault("ts", time.time())
-        if row.get("kind") not in KINDS:
-            raise ValueError(f"Expected kind to be one of {', '.join(KINDS)}. Received: kind={str(row.get('kind'))[:40]!r}")
-        row["ok"] = 1 if row.get("ok") else 0
-        clean_record(row)
+        """Insert one record now, on this thread (keys from :data:`COLUMNS`; ``ts`` defaults to now); return its id."""
+        row = _prepared(_checked(record))
         names = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         cursor = self._writer().execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
+        self._count_inserts(1)
+        return int(cursor.lastrowid)
+
+    # --- the background writer ---------------------------------------------------------------------
+
+    def start_writer(self, max_queue: int = DEFAULT_QUEUE) -> None:
+        """Give this store its one background writer (idempotent); ``max_queue`` 0 keeps every write direct."""
+        if self._background is None and max_queue:
+            self._background = HistoryWriter(self._write_rows, max_queue)
+
+    def submit(self, record: Mapping[str, object]) -> None:
+        """Record ``record`` (stamped now): queued for the writer, or written directly without one or when full."""
+        row = _checked(record)
+        if self._background is None or not self._background.submit(row):
+            self.add(row)
+
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> bool:
+        """Wait (at most ``timeout_s``) until every record submitted so far is written; True when it was."""
+        return self._background.flush(timeout_s) if self._background is not None else True
+
+    def close(self, timeout_s: float = FLUSH_TIMEOUT_S) -> bool:
+        """Drain and stop the background writer (later submits write directly); True when everything was written."""
+        return self._background.close(timeout_s) if self._background is not None else True
+
+    @property
+    def writer(self) -> HistoryWriter | None:
+        return self._background
+
+    def _write_rows(self, records) -> None:
+        """Insert a batch of submitted records in one transaction (the writer thread's job)."""
+        rows = [dict.fromkeys(ROW_COLUMNS) | _prepared(record) for record in records]
+        conn = self._writer()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT_ALL, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self._count_inserts(len(rows))
+
+    def _count_inserts(self, count: int) -> None:
         with self._inserts_lock:
-            self._inserts += 1
-            due = self._inserts % PRUNE_EVERY == 0
+            before = self._inserts
+            self._inserts += count
+            due = self._inserts // PRUNE_EVERY > before // PRUNE_EVERY
         if due:
             self._prune_quietly()
-        return int(cursor.lastrowid)
+
+    # --- readers: each sees every record this store was given first (flush) -----------------------------
 
     def recent(self, limit: int = 50, kind: str | None = None) -> list[dict]:
         """The newest ``limit`` records, newest first, text cleaned and capped (also rows stored before the caps)."""
+        self.flush()
         where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
         with closing(self._connect()) as conn:
             rows = conn.execute(f"SELECT * FROM requests {where} ORDER BY id DESC LIMIT ?", [*params, int(limit)]).fetchall()
@@ -153,6 +210,7 @@ class HistoryStore:
 
     def latencies(self, kind: str, window: int = SUMMARY_WINDOW) -> list[dict]:
         """Successful requests of one kind, oldest first: ts, latency_ms, image, top1_label, batch_size, model."""
+        self.flush()
         with closing(self._connect()) as conn:
             rows = conn.execute(
                 "SELECT * FROM (SELECT id, ts, latency_ms, image, top1_label, batch_size, model FROM requests"
@@ -163,6 +221,7 @@ class HistoryStore:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{kind: {"ok": n, "errors": m}} over the whole table."""
+        self.flush()
         out = {kind: {"ok": 0, "errors": 0} for kind in KINDS}
         with closing(self._connect()) as conn:
             for kind, ok, n in conn.execute("SELECT kind, ok, COUNT(*) FROM requests GROUP BY kind, ok"):
@@ -186,12 +245,14 @@ class HistoryStore:
 
     def signature(self) -> list:
         """Changes whenever a row is added or the table is cleared (cheap; lets the UI skip redraws)."""
+        self.flush()
         with closing(self._connect()) as conn:
             count, last = conn.execute("SELECT COUNT(*), MAX(id) FROM requests").fetchone()
         return [count, last]
 
     def image_name(self, sha256: str) -> str | None:
         """The name this image was last recorded under (the server's own record, not what a browser says)."""
+        self.flush()
         with closing(self._connect()) as conn:
             row = conn.execute("SELECT image FROM requests WHERE sha256 = ? AND image IS NOT NULL ORDER BY id DESC LIMIT 1",
                                (str(sha256),)).fetchone()
@@ -221,11 +282,13 @@ class HistoryStore:
 
     def clear(self) -> int:
         """Delete every record; return how many there were."""
+        self.flush()
         with closing(self._connect()) as conn:
             return conn.execute("DELETE FROM requests").rowcount
 
     def to_csv(self) -> str:
         """The whole history as CSV (oldest first) with a readable UTC ``time`` column."""
+        self.flush()
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["time", *COLUMNS], extrasaction="ignore")
         writer.writeheader()
@@ -235,6 +298,22 @@ class HistoryStore:
                 record["time"] = format_time(record["ts"])
                 writer.writerow({key: csv_cell(value) for key, value in record.items()})
         return buffer.getvalue()
+
+
+def _checked(record: Mapping[str, object]) -> dict:
+    """The record's known columns, stamped now unless it has a ``ts``; ValueError for an unknown kind."""
+    row = {k: record[k] for k in COLUMNS if k in record and k != "id"}
+    row.setdefault("ts", time.time())
+    if row.get("kind") not in KINDS:
+        raise ValueError(f"Expected kind to be one of {', '.join(KINDS)}. Received: kind={str(row.get('kind'))[:40]!r}")
+    return row
+
+
+def _prepared(row: dict) -> dict:
+    """A checked row ready to store: ``ok`` as 0/1 and every text column cleaned and capped."""
+    row = dict(row)
+    row["ok"] = 1 if row.get("ok") else 0
+    return clean_record(row)
 
 
 # --- statistics -----------------------------------------------------------------------------------

@@ -17,7 +17,8 @@
   answers from the status poller's state even when every request thread is
   busy (e.g. waiting on a dead backend).
 - Shutdown: SIGTERM or SIGINT stops accepting, gives running requests a
-  moment, stops the status poller, ends every child process (background
+  moment, stops the status poller, drains the history writer's queue
+  (``app.stop_app``: every answered request keeps its row), ends every child process (background
   callback jobs and the monolith runs they started), and exits 0, within
   ``STOP_BUDGET_S`` whatever is running; a watchdog forces the exit if
   anything hangs.
@@ -189,7 +190,8 @@ class Stopper:
     def exit_now(code: int = 0) -> None:
         """Flush logs and streams and end the process at once. After an orderly stop, what is left is only
         daemon request threads waiting on the backend (and ZeroMQ's context waiting for their sockets):
-        nothing that holds data (every history write is its own committed transaction)."""
+        nothing that holds data (``stop_app`` has drained the history writer's queue, and a row submitted
+        after that is written directly, in its own committed transaction)."""
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
             try:

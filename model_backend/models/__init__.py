@@ -3,7 +3,9 @@
 Built-in names are in :data:`MODEL_NAMES`; any other name ending in ``.keras``
 is a user's own model file (with ``settings.labels``). Importing this package
 does not import TensorFlow or Keras: only ``setup()`` does, so the client and
-the dashboard can import ``model_backend`` freely.
+the dashboard can import ``model_backend`` freely. The server loads models
+through ``runtimes.load_classifier(settings)``, which puts the same interface
+on LiteRT or TensorFlow (``--runtime``).
 
 Modules:
     base.py               the ImageClassifier interface
@@ -12,6 +14,9 @@ Modules:
     custom.py             a user's .keras file plus a labels file
     torch_legacy.py       numpy reader for legacy PyTorch checkpoints (restricted unpickler)
     tf_runtime.py         TensorFlow threads, the compiled forward pass, the Keras base class
+    runtimes.py           --runtime: LiteRT when a cached/converted model verifies, else TensorFlow; the cache
+    litert_runtime.py     the LiteRT (XNNPACK) classifier over a .tflite flatbuffer, no TensorFlow
+    conversion.py         Keras -> .tflite conversion and its verification against Keras
     preprocessing.py      numpy preprocessing modes (raw, unit, tf, caffe, torch)
     labels.py             ImageNet class names and labels files
 """

@@ -286,7 +286,8 @@ def test_sigterm_while_the_model_loads_ends_the_backend_within_two_seconds(tmp_p
     log_path = tmp_path / "backend.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "model_backend", "serve", "--bind", "tcp://127.0.0.1:*"],
+            # TensorFlow: a cached LiteRT model is ready within the second this test waits
+            [sys.executable, "-m", "model_backend", "serve", "--bind", "tcp://127.0.0.1:*", "--runtime", "tensorflow"],
             cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "WARMSERVE_LOG_LEVEL": "INFO"},
         )
     time.sleep(1.0)  # importing TensorFlow / building the model
