@@ -1,6 +1,6 @@
 """The load-and-fault run: what a user loses when the backend is hammered, killed and fed the worst image it accepts.
 
-    python -m tools.fault_run [--requests 2000] [--clients 32] [--kill-clients 32] [--model NAME] [--json PATH]
+    python -m tools.fault_run [--requests 2000] [--clients 32] [--kill-clients 32] [--model NAME] [--runtime R] [--json PATH]
     ./run.sh faults [same flags]
 
 Three phases against a real backend process (the default offline model unless
@@ -306,7 +306,7 @@ def run(args: argparse.Namespace) -> dict:
     log_dir = Path(tempfile.mkdtemp(prefix="warmserve-faults-"))
     log.info("Process logs in %s", log_dir)
     address = free_address()
-    model_args = ["--model", args.model] if args.model else []
+    model_args = (["--model", args.model] if args.model else []) + (["--runtime", args.runtime] if args.runtime else [])
     photos = example_photos()
 
     results: dict = {"address": address, "photos": [name for name, _ in photos]}
@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--kill-clients", type=int, default=32)
     parser.add_argument("--model", help="model to serve (default: the backend's default)")
+    parser.add_argument("--runtime", choices=("auto", "litert", "tensorflow"), help="the backend's runtime (default: its default, auto)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     return parser
 
