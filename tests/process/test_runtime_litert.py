@@ -16,7 +16,7 @@ import pytest
 
 from model_backend.client import BackendClient
 from model_backend.settings import ModelSettings
-from tests.support.backend import READY_PATTERN, START_TIMEOUT_S, BackendProcess, stop_backend
+from tests.support.backend import BackendProcess, start_backend, stop_backend
 from tools import processes
 
 pytestmark = pytest.mark.slow
@@ -124,14 +124,7 @@ def test_efficientnet_lite0_on_litert_classifies_the_photos_as_before(tmp_path, 
 
 
 def _serve(tmp_path: Path, name: str, *args: str) -> BackendProcess:
-    log_path = tmp_path / f"{name}.log"
-    child = processes.start(name, ["-c", SERVE_AND_REPORT, "serve", "--bind", "tcp://127.0.0.1:*", *args], log_path, env=processes.tool_env())
-    try:
-        match = child.wait_for(READY_PATTERN, START_TIMEOUT_S)
-    except processes.ProcessError:
-        child.kill()
-        raise
-    return BackendProcess(process=child.process, address=match.group(1), log_path=log_path, child=child)
+    return start_backend(tmp_path / f"{name}.log", *args, env=processes.tool_env(), launcher=("-c", SERVE_AND_REPORT), name=name)
 
 
 def test_serve_converts_once_then_serves_without_importing_tensorflow(tiny_model, tmp_path, chelsea_png) -> None:

@@ -36,10 +36,11 @@ class BackendProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def start_backend(log_path: Path, *extra_args: str, env: dict | None = None) -> BackendProcess:
-    """Start ``python -m model_backend serve`` on a free port and wait for its ready line (tools.processes)."""
-    args = ["-m", "model_backend", "serve", "--bind", "tcp://127.0.0.1:*", *extra_args]
-    child = processes.start("backend", args, log_path, env={**os.environ, **(env or {})})
+def start_backend(log_path: Path, *extra_args: str, env: dict | None = None,
+                  launcher: tuple[str, ...] = ("-m", "model_backend"), name: str = "backend") -> BackendProcess:
+    """Start ``python LAUNCHER serve`` (default ``-m model_backend``) on a free port and wait for its ready line."""
+    args = [*launcher, "serve", "--bind", "tcp://127.0.0.1:*", *extra_args]
+    child = processes.start(name, args, log_path, env={**os.environ, **(env or {})})
     try:
         match = child.wait_for(READY_PATTERN, START_TIMEOUT_S)
     except processes.ProcessError:
