@@ -16,6 +16,7 @@ Backend:
     server.py        the ROUTER I/O loop, decode pool and micro-batching inference thread
     worker_link.py   a worker's link to the broker (READY, heartbeats, REQUEST/REPLY)
     batching.py      the micro-batcher (drain a queue up to max_batch / max_wait)
+    inflight.py      requests in flight by request id: a retry joins the work under way (server and broker)
     imaging.py       untrusted image bytes -> RGB uint8 array (Pillow, no TensorFlow)
     models/          the classifier interface, the registry, the model families and the TensorFlow runtime
     service.py       composition root of a backend process: load, warm up, serve

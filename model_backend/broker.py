@@ -48,6 +48,7 @@ import zmq
 from . import __version__, protocol
 from . import security
 from .errors import BackendError, BackendUnavailable, BadReply, BadRequest, InternalError, NotReady, Overloaded
+from .inflight import InFlight
 from .settings import BrokerSettings
 from .sockets import LoopGuard, Throttle, drain, limit_inbound, send_nowait
 
@@ -55,8 +56,6 @@ log = logging.getLogger(__name__)
 
 #: workers registered at once at most (READYs beyond this are refused with a log line)
 MAX_WORKERS = 1024
-#: envelopes one pending request answers at most (retries of the same id)
-MAX_ENVELOPES_PER_REQUEST = 8
 #: most frames of a worker message, identity included: [identity, b"", tag, REPLY, token, reply]
 _MAX_WORKER_FRAMES = 6
 
@@ -121,8 +120,7 @@ class Broker:
         self._context = context or zmq.Context.instance()
         self._workers: OrderedDict[bytes, _Worker] = OrderedDict()
         self._waiting: deque[_Pending] = deque()
-        self._pending: dict[bytes, _Pending] = {}  # token -> waiting or at a worker
-        self._by_request: dict[str, bytes] = {}  # request id -> token
+        self._pending: InFlight[bytes, _Pending] = InFlight()  # token -> waiting or at a worker, findable by request id
         self._tokens = itertools.count(1)
         self._started = time.time()
         self._served = 0
@@ -303,27 +301,18 @@ class Broker:
         if protocol.OP_SPECS[request.op].answered_by_broker:
             self._answer_locally(envelope, request)
             return
-        token = self._by_request.get(request.id)
-        pending = self._pending.get(token) if token is not None else None
-        if pending is not None and pending.request == request:
-            self._attach(pending, envelope)
+        pending = self._pending.same(request)
+        if pending is not None:  # a retry of a request the broker holds: it waits for the same reply, no second dispatch
+            self._deduplicated += 1
+            self._pending.attach(pending, envelope)
             return
         if len(self._waiting) >= self.settings.queue_size:
             error = Overloaded(f"All workers are busy and {len(self._waiting)} requests are waiting; try again shortly.")
             self._to_client(envelope, protocol.encode_error(request.id, error))
             return
         pending = _Pending(next(self._tokens).to_bytes(8, "big"), request, body, [envelope])
-        self._pending[pending.token] = pending
-        self._by_request.setdefault(request.id, pending.token)
+        self._pending.add(pending.token, pending)
         self._waiting.append(pending)
-
-    def _attach(self, pending: _Pending, envelope: list[bytes]) -> None:
-        """A retry of a request the broker already holds: it waits for the same reply, no second dispatch."""
-        self._deduplicated += 1
-        if envelope not in pending.envelopes:
-            pending.envelopes.append(envelope)
-            if len(pending.envelopes) > MAX_ENVELOPES_PER_REQUEST:
-                del pending.envelopes[0]
 
     def _answer_locally(self, envelope: list[bytes], request: protocol.Request) -> None:
         """Ops marked ``answered_by_broker`` in protocol.OP_SPECS (ping, info): they describe the whole pool."""
@@ -340,9 +329,7 @@ class Broker:
     def _finish(self, pending: _Pending, reply: bytes) -> None:
         """Answer every envelope waiting on ``pending`` and forget it."""
         pending.answered = True
-        self._pending.pop(pending.token, None)
-        if self._by_request.get(pending.request.id) == pending.token:
-            del self._by_request[pending.request.id]
+        self._pending.pop(pending.token)
         worker = self._workers.get(pending.worker) if pending.worker is not None else None
         if worker is not None:
             worker.in_flight.discard(pending.token)
@@ -351,7 +338,7 @@ class Broker:
         self._served += 1
 
     def _answer_all(self, error: BackendError) -> None:
-        for pending in list(self._pending.values()):
+        for pending in self._pending.values():
             self._finish(pending, protocol.encode_error(pending.request.id, error))
         self._waiting.clear()
 

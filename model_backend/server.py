@@ -57,6 +57,7 @@ from .imaging import decode_image
 from .models.base import ImageClassifier
 from .settings import ServerSettings
 from .sockets import LoopGuard, Throttle, drain, limit_inbound, send_nowait
+from .inflight import InFlight
 from .worker_link import WorkerLink
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,6 @@ log = logging.getLogger(__name__)
 _OUTBOX_IDS = itertools.count()
 #: how long in-flight requests may still finish after a stop signal
 SHUTDOWN_GRACE_S = 1.0
-#: envelopes one in-flight request answers at most (retries of the same id)
-MAX_ENVELOPES_PER_JOB = 8
 #: how long ZeroMQ may still flush the last replies after the front socket closes (close never blocks)
 FLUSH_LINGER_MS = 200
 
@@ -221,8 +220,7 @@ class BackendServer:
         self._outbox = _Outbox(self._context, self._outbox_address)
         self._decoder: _DecodePool | None = None
         self._started = time.time()
-        self._jobs: dict[int, _Job] = {}  # serial -> job in flight (I/O loop only)
-        self._by_request: dict[str, int] = {}  # request id -> serial (I/O loop only)
+        self._jobs: InFlight[int, _Job] = InFlight()  # serial -> job in flight, findable by request id (I/O loop only)
         self._serials = itertools.count(1)
         self._served = 0
         self._errors = 0
@@ -343,11 +341,9 @@ class BackendServer:
         for frames in drain(self._replies):
             try:
                 serial, reply = int.from_bytes(frames[0], "big"), frames[1]
-                job = self._jobs.pop(serial, None)
+                job = self._jobs.pop(serial)
                 if job is None:
                     continue
-                if self._by_request.get(job.request.id) == serial:
-                    del self._by_request[job.request.id]
                 for envelope in job.envelopes:
                     self._front.send(envelope, reply)
             except Exception:  # noqa: BLE001
@@ -371,10 +367,10 @@ class BackendServer:
 
     def _classify(self, envelope: list[bytes], request: protocol.Request, received: float) -> None:
         """Admit a classify request: attach a retry to its job in flight, or queue a new job for decoding."""
-        serial = self._by_request.get(request.id)
-        existing = self._jobs.get(serial) if serial is not None else None
-        if existing is not None and existing.request == request:
-            self._attach(existing, envelope)
+        existing = self._jobs.same(request)
+        if existing is not None:  # a retry: it waits for the same reply, the work is not done twice
+            self._deduplicated += 1
+            self._jobs.attach(existing, envelope)
             return
         if len(self._jobs) >= self.settings.queue_size:
             self._count_error()
@@ -382,27 +378,14 @@ class BackendServer:
             self._front.send(envelope, protocol.encode_error(request.id, error))
             return
         job = _Job(serial=next(self._serials), envelopes=[envelope], request=request, received=received)
-        self._jobs[job.serial] = job
-        self._by_request.setdefault(request.id, job.serial)
+        self._jobs.add(job.serial, job)
         self._batcher.expect()
         try:
             self._decoder.submit(job)
         except Exception:
             self._batcher.cancel()
-            self._jobs.pop(job.serial, None)
-            if self._by_request.get(request.id) == job.serial:
-                del self._by_request[request.id]
+            self._jobs.pop(job.serial)
             raise
-
-    def _attach(self, job: _Job, envelope: list[bytes]) -> None:
-        """A retry of a request already in flight: answer it with the same reply, do not do the work twice."""
-        self._deduplicated += 1
-        if envelope in job.envelopes:
-            return
-        job.envelopes.append(envelope)
-        if len(job.envelopes) > MAX_ENVELOPES_PER_JOB:
-            del job.envelopes[0]
-        log.debug("Request %s is already in flight; %d envelopes wait for it", job.request.id, len(job.envelopes))
 
     def info(self) -> dict:
         height, width = self.model.input_size
@@ -451,14 +434,13 @@ class BackendServer:
                 break
         if self._jobs:
             log.info("Stopping with %d requests still in flight; answering them 'unavailable'", len(self._jobs))
-        for job in list(self._jobs.values()):
+        for job in self._jobs.values():
             error = BackendUnavailable("The backend was stopped before this request finished; please retry.")
             for envelope in job.envelopes:
                 self._front.send(envelope, protocol.encode_error(job.request.id, error))
         if self._jobs:
             time.sleep(0.1)  # let ZeroMQ's I/O thread put those replies on the wire before the process ends
         self._jobs.clear()
-        self._by_request.clear()
 
     # -- off the loop -------------------------------------------------------------
 
