@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--debug", action="store_true", default=None, help="Flask dev server with Dash dev tools")
     serve.add_argument("--auth-file", help="turn on basic auth with name:password lines from this file")
     serve.add_argument("--max-upload-mb", type=float, help="largest image accepted (default 10)")
+    serve.add_argument("--unsure-below", type=float, metavar="P",
+                       help="mark results whose top-1 probability is below P as unsure (default 0.30; 0 = never)")
     serve.add_argument("--timeout-ms", type=int, help="backend reply timeout per attempt (default 5000)")
     serve.add_argument("--allowed-hosts", help="Host header names served, comma separated ('*' = any; default: "
                                                "loopback names plus what --host implies)")
@@ -94,6 +96,9 @@ def users_command(args, parser: argparse.ArgumentParser) -> int:
 
 
 def serve(settings) -> None:
+    from .metrics.folder import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir()  # before anything imports prometheus_client: /metrics then sums every process
     from .app import create_app
 
     app = create_app(settings)

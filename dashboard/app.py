@@ -17,7 +17,9 @@ import weakref
 import diskcache
 from dash import Dash, DiskcacheManager
 
+from .api.fast_route import install_fast_route
 from .api.routes import install_api, request_limit
+from .api_panel import callbacks as api_panel_callbacks
 from .classify import callbacks as classify_callbacks
 from .classify.layout import list_examples
 from .history import callbacks as history_callbacks
@@ -29,10 +31,13 @@ from .status import callbacks as status_callbacks
 from .status.poller import StatusPoller
 from .web.auth import install_auth
 from .web.callback_body import install_callback_body_check
+from .web.compression import install_compression
 
 log = logging.getLogger(__name__)
 
 TITLE = "warmserve"
+#: the page's language (<html lang>): every text on it is English
+LANGUAGE = "en"
 #: how long stop_app waits for the history writer to write what is queued (part of SIGTERM's 2 s)
 HISTORY_DRAIN_S = 0.8
 
@@ -59,11 +64,14 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
         background_callback_manager=manager,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    app.index_string = app.index_string.replace("<html>", f'<html lang="{LANGUAGE}">', 1)  # for screen readers
     app.layout = build_layout(settings, list_examples(settings.assets_dir))
     poller = StatusPoller(client, settings.backend, settings.status_interval_ms / 1000, stale_after_s(settings))
     app.server.extensions["warmserve"] = {"settings": settings, "client": client, "store": store, "poller": poller}
     install_api(app.server, settings, client, store, poller)
+    install_compression(app.server)
     install_callback_body_check(app.server, app.callback_map)
+    install_fast_route(app.server, settings, client, store)  # POST /api/v1/classify without Flask (inside the guard)
     guard = install_auth(app, settings, request_limit(settings))
     app.server.extensions["warmserve"]["guard"] = guard
     register_callbacks(app, settings, client, store, poller)
@@ -81,8 +89,9 @@ def register_callbacks(app: Dash, settings: DashboardSettings, client, store: Hi
     """Every feature's callbacks (a new feature adds one line here and its section in page.py)."""
     classify_callbacks.register_callbacks(app, settings, client, store)
     monolith_callbacks.register_callbacks(app, settings)
-    history_callbacks.register_callbacks(app, settings, store)
+    history_callbacks.register_callbacks(app, settings, store, poller)
     status_callbacks.register_callbacks(app, poller)
+    api_panel_callbacks.register_callbacks(app, settings.auth_enabled)
 
 
 def stale_after_s(settings: DashboardSettings) -> float:

@@ -10,6 +10,7 @@ from typing import Sequence
 import dash_bootstrap_components as dbc
 from dash import html
 
+from .api_panel.layout import api_panel_section
 from .classify.layout import classify_section
 from .history.layout import history_section
 from .monolith.layout import monolith_section
@@ -24,6 +25,7 @@ def build_layout(settings: DashboardSettings, examples: Sequence[str]) -> html.D
         classify_section(settings, examples),
         monolith_section(),
         history_section(),
+        api_panel_section(settings.auth_enabled),
     ], fluid="lg", className="py-3")
 
 

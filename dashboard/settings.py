@@ -21,7 +21,7 @@ Environment variables (every field has one; these are the names that differ or m
     WARMSERVE_DASH_KEYS_DIR, WARMSERVE_DASH_INSECURE (CURVE to the backend; see model_backend/security.py)
     WARMSERVE_DASH_MONOLITH_MODEL (else WARMSERVE_MODEL), WARMSERVE_DASH_MONOLITH_CONCURRENCY,
     WARMSERVE_DASH_MONOLITH_QUEUE, WARMSERVE_DASH_HISTORY_MAX_ROWS, WARMSERVE_DASH_HISTORY_MAX_AGE_DAYS,
-    WARMSERVE_DASH_HISTORY_QUEUE
+    WARMSERVE_DASH_HISTORY_QUEUE, WARMSERVE_DASH_UNSURE_BELOW (top-1 probability under which a result is "unsure")
 
 Users (see dashboard/users.py): entries are ``name:password`` (a plain password;
 such a user is a viewer) or ``name:role:hash`` with a werkzeug password hash
@@ -80,6 +80,8 @@ class DashboardSettings:
     #: most files handled from one drop
     max_files: int = 16
     top_k: int = 5
+    #: a result whose top-1 probability is below this is marked "unsure" (muted bars, a badge); 0 = never
+    unsure_below: float = 0.30
     #: backend reply timeout for classify/info, and retries after a timeout
     timeout_ms: int = 5000
     retries: int = 1
@@ -127,6 +129,7 @@ class DashboardSettings:
         check_range("max_image_bytes", self.max_image_bytes, 1024, 512 * MIB, integer=True)
         check_range("max_files", self.max_files, 1, 256, integer=True)
         check_range("top_k", self.top_k, 1, 100, integer=True)
+        check_range("unsure_below", self.unsure_below, 0, 1)
         check_range("timeout_ms", self.timeout_ms, 1, 600_000, integer=True)
         check_range("retries", self.retries, 0, 20, integer=True)
         check_range("status_interval_ms", self.status_interval_ms, 250, 3_600_000, integer=True)

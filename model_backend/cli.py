@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-image-mb", type=float, help="largest accepted image in MiB (default 20)")
     serve.add_argument("--max-pixels", type=int, help="largest accepted image in pixels (default 64e6)")
     serve.add_argument("--decode-threads", type=int, help="threads decoding images off the I/O loop (default 2)")
+    serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics at http://HOST:PORT/metrics (0 = a free port; default off)")
+    serve.add_argument("--metrics-host", help="address of the metrics endpoint (default 127.0.0.1)")
+    serve.add_argument("--execution", choices=settings_module.EXECUTIONS,
+                       help="LiteRT forward passes: auto (default: pool, or adaptive when a start-up trial finds the wide interpreter "
+                            "faster alone), wide (one interpreter on all cores, batched), pool (one single-thread interpreter "
+                            "per core) or adaptive (wide for a lone request, the pool under load)")
     serve.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads, or LiteRT's num_threads (0 = all cores)")
     serve.add_argument("--inter-op-threads", type=int, help="TensorFlow inter-op threads (default 1)")
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")

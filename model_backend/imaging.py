@@ -1,4 +1,4 @@
-"""Untrusted image bytes -> an RGB uint8 array at the model's input size (Pillow + numpy, no TensorFlow).
+"""Untrusted image bytes -> an RGB uint8 array at the model's input size (Pillow, libwebp, numpy; no TensorFlow).
 
 Formats: only those the README lists are opened — JPEG (camera JPEGs that
 Pillow reads as MPO included), PNG, WebP, GIF, BMP and TIFF. ``Image.open`` is
@@ -30,8 +30,10 @@ Peak memory for an image of ``P`` pixels is at most about ``MEMORY_BYTES_PER_PIX
 in at most 4 bytes per pixel, the decoder's own buffers add at most a row or a
 frame, and the tiles and the reduced image add a few MB. Two decoders need
 more, and :func:`decode_bytes_per_pixel` says how much from the header: libwebp
-keeps two extra canvases of 4 bytes per pixel and hands over a copy (about
-``WEBP_BYTES_PER_PIXEL`` = 18 bytes per pixel), and libjpeg keeps every DCT
+through Pillow keeps two extra canvases of 4 bytes per pixel and hands over a
+copy (about ``WEBP_BYTES_PER_PIXEL`` = 18 bytes per pixel; a still WebP, decoded
+without Pillow, takes 6 to 8 when lossy and 8 to 14 when lossless, but the
+limit assumes 18 for every WebP), and libjpeg keeps every DCT
 coefficient of a progressive or multi-scan JPEG (2 bytes per coefficient: 4 to 9
 bytes per pixel by chroma subsampling and components). Such images are refused
 beyond ``max_pixels * MEMORY_BYTES_PER_PIXEL / decode_bytes_per_pixel`` pixels, so
@@ -41,6 +43,20 @@ CPU time is linear in ``P`` as well (one decode pass, one reduction pass).
 After a decode of more than ``_TRIM_BYTES`` the freed memory is handed back to
 the operating system (glibc ``malloc_trim``): decode runs in a thread pool,
 whose malloc arenas would otherwise keep the peak resident for ever.
+
+Decoders (measured by ``python -m tools.bench.decoders``). Pillow opens every
+image: the allow-list, the header checks, the EXIF orientation and the colour
+mode always come from it, and it decodes the pixels of every format but one.
+JPEG stays with Pillow: simplejpeg and PyTurboJPEG wrap the same libjpeg-turbo,
+and at the same DCT scale they cost the same CPU time within 5 % (the time is
+the entropy decoding of the whole file, whatever the scale). A still WebP is
+decoded by libwebp's simple API (``WebPDecodeRGBAInto``, from the very libwebp
+Pillow's WebP plugin links, through ctypes, which releases the GIL) straight
+into one RGBA buffer that Pillow then shares: Pillow's plugin always goes
+through the animation decoder, with two canvases and a copy. Same pixels, about
+0.7 times the CPU time and less than half the memory. An animated WebP, any
+WebP libwebp refuses, and every WebP where that libwebp cannot be found go
+through Pillow as before, so what is accepted and what the errors say stay the same.
 
 Every failure is a typed error: :class:`~model_backend.errors.BadImage` for
 empty, truncated, unknown or refused data, :class:`~model_backend.errors.TooLarge`
@@ -152,26 +168,78 @@ def _open_and_decode(data: bytes, width: int, height: int, max_pixels: int, deco
         if image.mode not in _KNOWN_MODES:
             raise BadImage(f"Expected an image in a common colour mode. Received: mode {image.mode!r}.")
         decoded[0] = image.width * image.height * 4
-        return _decode_opened(image, width, height)
+        return _decode_opened(image, width, height, data)
 
 
-def _decode_opened(image: ImageFile.ImageFile, width: int, height: int) -> np.ndarray:
-    """Orientation, draft, load, reduce, convert and resize an opened (header-only) image."""
+def _decode_opened(image: ImageFile.ImageFile, width: int, height: int, data: bytes) -> np.ndarray:
+    """Orientation, draft, load, reduce, convert and resize an opened (header-only) image of the bytes ``data``."""
     if image.format in ("JPEG", "MPO"):
         orientation = _orientation(image)  # EXIF is in the header: known before the draft
         image.draft("RGB", _stored_frame(orientation, width, height))  # the codec downscales; keeps >= target
         image.load()
+        decoded = image
     else:
-        image.load()  # first: a PNG's eXIf chunk may follow its pixels, and load errors must not pass as EXIF ones
+        decoded = _decode_still_webp(image, data) if image.format == "WEBP" and _libwebp is not None else None
+        if decoded is None:
+            image.load()  # first: a PNG's eXIf chunk may follow its pixels, and load errors must not pass as EXIF ones
+            decoded = image
         orientation = _orientation(image)
     target = _stored_frame(orientation, width, height)
-    small = reduce_image(image, target)
+    small = reduce_image(decoded, target)
+    del decoded  # the full-size pixels die here, not with the caller's frame
     if orientation in _ORIENTATION:
         small = small.transpose(_ORIENTATION[orientation])
     small = to_rgb(small, source_mode=image.mode)
     if small.size != (width, height):
         small = small.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
     return np.asarray(small, dtype=np.uint8)
+
+
+def _decode_still_webp(image: ImageFile.ImageFile, data: bytes) -> Image.Image | None:
+    """A still WebP's full-size pixels decoded by libwebp into one shared RGBA buffer; None to let Pillow decode.
+
+    None for an animation (Pillow composes its first frame), when libwebp's size
+    differs from Pillow's, and when libwebp refuses the data (Pillow then says
+    why, in the usual words). The pixel limit was checked on Pillow's size.
+    """
+    if getattr(image, "is_animated", False) or image.mode not in ("RGB", "RGBA"):
+        return None
+    source = np.frombuffer(data, dtype=np.uint8)
+    width, height = ctypes.c_int(), ctypes.c_int()
+    if not _libwebp.info(source.ctypes.data, source.size, ctypes.byref(width), ctypes.byref(height)):
+        return None
+    if (width.value, height.value) != image.size:
+        return None
+    rgba = np.empty((height.value, width.value, 4), dtype=np.uint8)
+    if not _libwebp.decode_rgba_into(source.ctypes.data, source.size, rgba.ctypes.data, rgba.nbytes, width.value * 4):
+        return None
+    mode = "RGBA" if image.mode == "RGBA" else "RGBX"  # Pillow's mode says whether the file has alpha
+    return Image.frombuffer(mode, image.size, rgba, "raw", mode, 0, 1)  # shares rgba, no copy
+
+
+class _LibWebP:
+    """libwebp's simple decoding API (``decode.h``), from the copy Pillow's ``_webp`` extension links."""
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self.info = library.WebPGetInfo
+        int_pointer = ctypes.POINTER(ctypes.c_int)
+        self.info.argtypes = [ctypes.c_void_p, ctypes.c_size_t, int_pointer, int_pointer]
+        self.info.restype = ctypes.c_int
+        self.decode_rgba_into = library.WebPDecodeRGBAInto
+        self.decode_rgba_into.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
+        ]
+        self.decode_rgba_into.restype = ctypes.c_void_p  # the output buffer, or NULL (None) on any failure
+
+
+def _load_libwebp() -> _LibWebP | None:
+    """Pillow's libwebp, found through its ``_webp`` extension (dlsym searches what it links); None if absent."""
+    try:
+        from PIL import _webp
+
+        return _LibWebP(ctypes.CDLL(_webp.__file__))
+    except (ImportError, OSError, AttributeError):
+        return None
 
 
 def _stored_frame(orientation: int, width: int, height: int) -> tuple[int, int]:
@@ -351,6 +419,7 @@ def _load_malloc_trim():
 
 
 _malloc_trim = _load_malloc_trim()
+_libwebp = _load_libwebp()
 
 
 def _format_message(found: str | None) -> str:

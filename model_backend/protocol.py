@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -427,6 +428,7 @@ class WorkerReady:
 
     capacity: int = 1
     model: str | None = None
+    runtime: str | None = None
     pid: int | None = None
     input_size: tuple[int, int] | None = None
     num_classes: int | None = None
@@ -438,13 +440,16 @@ class WorkerReady:
 
     def static_info(self) -> dict:
         """The model and batching facts the broker's info() passes on (JSON-ready)."""
-        names = ("input_size", "num_classes", "max_batch", "max_wait_ms", "max_image_bytes", "max_pixels", "decode_threads")
+        names = ("runtime", "input_size", "num_classes", "max_batch", "max_wait_ms", "max_image_bytes", "max_pixels",
+                 "decode_threads")
         values = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if "input_size" in values:
             values["input_size"] = list(values["input_size"])
         return values
 
 
+#: a runtime's name in a READY: letters, digits, '-' and '_', at most 32 characters
+RUNTIME_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _READY_INTS = {"pid": (0, 1 << 31), "num_classes": (1, 1 << 24), "max_batch": (1, 1 << 20), "max_image_bytes": (1, 1 << 40),
                "max_pixels": (1, 1 << 40), "decode_threads": (1, 4096)}
 
@@ -462,6 +467,11 @@ def parse_worker_ready(payload: bytes) -> WorkerReady:
         if not isinstance(model, str) or not 0 < len(model) <= 200:
             raise BadRequest(f"Expected model to be a name of at most 200 characters. Received: model={_short(model)}")
         values["model"] = model
+    runtime = info.get("runtime")
+    if runtime is not None:
+        if not isinstance(runtime, str) or not RUNTIME_NAME.fullmatch(runtime):
+            raise BadRequest(f"Expected runtime to be a short name such as litert or tensorflow. Received: runtime={_short(runtime)}")
+        values["runtime"] = runtime
     for name, (low, high) in _READY_INTS.items():
         value = info.get(name)
         if value is None:

@@ -1,9 +1,14 @@
-"""The backend server: one I/O loop, a decode pool and one micro-batching inference thread.
+"""The backend server: one I/O loop, a decode pool and the inference thread(s) of an execution plan.
 
     ROUTER or worker link (I/O loop) --admit--> decode pool (Pillow + preprocess, off the loop)
           ^                                         |
           |                                         v
-    inproc PULL <--(job, reply)-- inference thread (MicroBatcher -> model.predict)
+    inproc PULL <--(job, reply)-- inference thread(s) (execution.py: MicroBatcher -> model.predict,
+                                  or one single-thread LiteRT interpreter per core, or both)
+
+* How forward passes run is the :class:`~model_backend.execution.ExecutionPlan`
+  (``--execution``; TensorFlow always batches on one thread): ``info`` reports
+  ``execution`` and ``execution_reason``.
 
 * Only the I/O loop touches the front socket (ZeroMQ sockets are not
   thread-safe) and the table of jobs in flight; other threads hand
@@ -51,13 +56,15 @@ import zmq
 
 from . import __version__, protocol
 from . import security
-from .batching import MicroBatcher
 from .errors import BackendError, BackendUnavailable, BadRequest, InternalError, Overloaded
+from .execution import ExecutionPlan, Predictor, make_runner, plan_execution
 from .imaging import decode_image
 from .models.base import ImageClassifier
+from .models.litert_runtime import litert_threads
 from .settings import ServerSettings
 from .sockets import LoopGuard, Throttle, drain, limit_inbound, send_nowait
 from .inflight import InFlight
+from .metrics import BackendMetrics
 from .worker_link import WorkerLink
 
 log = logging.getLogger(__name__)
@@ -211,11 +218,13 @@ class _DecodePool:
 class BackendServer:
     """Serves one set-up, warmed-up model until ``stop`` is set."""
 
-    def __init__(self, settings: ServerSettings, model: ImageClassifier, *, context: zmq.Context | None = None):
+    def __init__(self, settings: ServerSettings, model: ImageClassifier, *, context: zmq.Context | None = None,
+                 plan: ExecutionPlan | None = None):
         self.settings = settings
         self.model = model
         self._context = context or zmq.Context.instance()
-        self._batcher: MicroBatcher[_Job] = MicroBatcher(settings.max_batch, settings.max_wait_ms)
+        self.plan = plan or plan_execution(settings.execution, model, litert_threads(settings.intra_op_threads))
+        self._runner = None  # made in open(): its threads release their outbox sockets
         self._outbox_address = f"inproc://warmserve-outbox-{os.getpid()}-{next(_OUTBOX_IDS)}"
         self._outbox = _Outbox(self._context, self._outbox_address)
         self._decoder: _DecodePool | None = None
@@ -226,13 +235,15 @@ class BackendServer:
         self._errors = 0
         self._deduplicated = 0
         self._oversized = 0
-        self._counter_lock = threading.Lock()  # errors are counted from the loop and decode threads
+        self._counter_lock = threading.Lock()  # counters change in the loop, decode and inference threads
+        self._metrics = BackendMetrics(model=model.name, runtime=getattr(model, "runtime", "tensorflow"),
+                                       queue_depth=lambda: len(self._jobs), queue_capacity=settings.queue_size)
+        self.metrics_port: int | None = None
         self._guard = LoopGuard(log)
         self._throttle = Throttle()
         self._batches = 0
         self._front: _RouterFront | WorkerLink | None = None
         self._replies: zmq.Socket | None = None
-        self._inference: threading.Thread | None = None
         self._closed = False
         self.endpoint: str | None = None
         #: one handler per op of protocol.OP_SPECS (a new op: an entry there, a handler here)
@@ -268,11 +279,14 @@ class BackendServer:
             sock = _router_socket(self._context, self.settings)
             self._front = _RouterFront(sock, self._count_oversized)
             self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._runner = make_runner(self.plan, self._infer, self._outbox.release,
+                                   max_batch=self.settings.max_batch, max_wait_ms=self.settings.max_wait_ms)
         self._decoder = _DecodePool(self.settings.decode_threads, self._decode, self._outbox.release)
-        self._inference = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
-        self._inference.start()
+        self._runner.start()
         if isinstance(self._front, WorkerLink):
             self._front.start()
+        if self.settings.metrics_port is not None:
+            self.metrics_port = self._metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
         return self.endpoint
 
     def serve(self, stop: threading.Event) -> None:
@@ -304,14 +318,18 @@ class BackendServer:
         if self._closed:
             return
         self._closed = True
-        self._batcher.close()
+        if self._runner is not None:
+            self._runner.close()
         if self._decoder is not None:
             self._decoder.close()
         self._outbox.close()
-        if self._inference is not None and self._inference is not threading.current_thread():
-            self._inference.join(timeout=0.2)
+        deadline = time.monotonic() + 0.2  # all inference threads together
+        for thread in self._runner.threads if self._runner is not None else ():
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._front is not None:
             self._front.close()
+        self._metrics.close()
         if self._replies is not None and not self._replies.closed:
             self._replies.close(linger=0)
         log.info(
@@ -328,7 +346,7 @@ class BackendServer:
                 self._handle(envelope, body, time.perf_counter())
             except Exception:  # noqa: BLE001 - answer this one request, keep serving the others
                 self._guard.record("handling a request")
-                self._count_error()
+                self._count_error(InternalError.code)
                 error = InternalError("The backend failed while handling this request; it is still serving.")
                 self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), error))
 
@@ -353,7 +371,7 @@ class BackendServer:
         try:
             request = protocol.parse_request(body, max_header_bytes=self.settings.max_header_bytes)
         except BadRequest as exc:
-            self._count_error()
+            self._count_error(exc.code)
             self._throttle.log(log, logging.INFO, "Bad request: %s", exc.message)
             self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), exc))
             return
@@ -373,17 +391,17 @@ class BackendServer:
             self._jobs.attach(existing, envelope)
             return
         if len(self._jobs) >= self.settings.queue_size:
-            self._count_error()
+            self._count_error(Overloaded.code)
             error = Overloaded(f"The backend is busy ({len(self._jobs)} requests queued, limit {self.settings.queue_size}); try again shortly.")
             self._front.send(envelope, protocol.encode_error(request.id, error))
             return
         job = _Job(serial=next(self._serials), envelopes=[envelope], request=request, received=received)
         self._jobs.add(job.serial, job)
-        self._batcher.expect()
+        self._runner.expect()
         try:
             self._decoder.submit(job)
         except Exception:
-            self._batcher.cancel()
+            self._runner.cancel()
             self._jobs.pop(job.serial)
             raise
 
@@ -397,12 +415,14 @@ class BackendServer:
             "num_classes": self.model.num_classes,
             "runtime": getattr(self.model, "runtime", "tensorflow"),
             "runtime_reason": getattr(self.model, "runtime_reason", ""),
+            **self.plan.describe(),
             "max_batch": self.settings.max_batch,
             "max_wait_ms": self.settings.max_wait_ms,
             "queue_size": self.settings.queue_size,
             "max_image_bytes": self.settings.max_image_bytes,
             "max_pixels": self.settings.max_pixels,
             "decode_threads": self.settings.decode_threads,
+            "metrics_port": self.metrics_port,
             "in_flight": len(self._jobs),
             "uptime_s": round(time.time() - self._started, 3),
             "requests_served": self._served,
@@ -460,39 +480,35 @@ class BackendServer:
             job.timings_ms["decode"] = (decoded - started) * 1000.0
             job.timings_ms["preprocess"] = (job.decoded_at - decoded) * 1000.0
         except BackendError as exc:
-            self._batcher.cancel()
+            self._runner.cancel()
             self._fail(job, exc)
             return
         except Exception as exc:  # noqa: BLE001 - an error reply, never a dead thread
-            self._batcher.cancel()
+            self._runner.cancel()
             self._guard.record("decoding an image")
             self._fail(job, InternalError(f"Decoding failed: {exc.__class__.__name__}: {exc}"))
             return
-        self._batcher.put(job)
+        self._runner.put(job)
 
-    def _inference_loop(self) -> None:
+    def _infer(self, batch: list[_Job], predict: Predictor) -> None:
+        """Run one batch on an inference thread; every job gets a reply, whatever fails."""
         try:
-            while True:
-                batch = self._batcher.next_batch()
-                if not batch:
-                    return
-                try:
-                    self._run_batch(batch)
-                except Exception as exc:  # noqa: BLE001 - answer every request of the failed batch
-                    log.exception("Inference failed for a batch of %d", len(batch))
-                    for job in batch:
-                        self._fail(job, InternalError(f"Inference failed: {exc.__class__.__name__}: {exc}"))
-        finally:
-            self._outbox.release()
+            self._run_batch(batch, predict)
+        except Exception as exc:  # noqa: BLE001 - answer every request of the failed batch
+            log.exception("Inference failed for a batch of %d", len(batch))
+            for job in batch:
+                self._fail(job, InternalError(f"Inference failed: {exc.__class__.__name__}: {exc}"))
 
-    def _run_batch(self, batch: list[_Job]) -> None:
+    def _run_batch(self, batch: list[_Job], predict: Predictor) -> None:
         started = time.perf_counter()
         inputs = np.stack([job.array for job in batch]) if len(batch) > 1 else batch[0].array[np.newaxis]
-        probabilities = self.model.predict(inputs)
+        probabilities = predict(inputs)
         finished = time.perf_counter()
         if probabilities.shape[0] != len(batch):
             raise RuntimeError(f"Expected {len(batch)} rows of probabilities. Received: shape {probabilities.shape}")
-        self._batches += 1
+        with self._counter_lock:
+            self._batches += 1
+        self._metrics.batch(len(batch))
         inference_ms = (finished - started) * 1000.0
         for job, row in zip(batch, probabilities):
             try:
@@ -511,12 +527,15 @@ class BackendServer:
                 self._guard.record("encoding a reply")
                 self._fail(job, InternalError(f"Encoding the reply failed: {exc.__class__.__name__}: {exc}"))
                 continue
-            self._served += 1
+            with self._counter_lock:
+                self._served += 1
+            self._metrics.answered(answer.timings_ms.to_wire())
             self._outbox.send(job.serial, reply)
 
-    def _count_error(self) -> None:
+    def _count_error(self, code: str) -> None:
         with self._counter_lock:
             self._errors += 1
+        self._metrics.failed(code)
 
     def _count_oversized(self) -> None:
         self._oversized += 1
@@ -524,7 +543,7 @@ class BackendServer:
 
     def _fail(self, job: _Job, error: BackendError) -> None:
         try:
-            self._count_error()
+            self._count_error(error.code)
             log.info("Request %s failed: %s (%s)", job.request.id, error.code, error.message)
             self._outbox.send(job.serial, protocol.encode_error(job.request.id, error))
         except Exception:  # noqa: BLE001 - a thread's last resort

@@ -31,6 +31,8 @@ ENV_PREFIX = "WARMSERVE_"
 PREPROCESS_MODES = ("raw", "unit", "tf", "caffe", "torch")
 #: auto = LiteRT on CPU when the converted model verifies, else TensorFlow (see model_backend/models/runtimes.py)
 RUNTIMES = ("auto", "litert", "tensorflow")
+#: how LiteRT forward passes run (see model_backend/execution.py)
+EXECUTIONS = ("auto", "wide", "pool", "adaptive")
 MIB = 1024 * 1024
 
 S = TypeVar("S")
@@ -236,6 +238,8 @@ class ServerSettings:
     max_pixels: int = 64_000_000
     max_header_bytes: int = 4096
     decode_threads: int = 2
+    #: how LiteRT forward passes run: auto | wide | pool | adaptive (model_backend/execution.py); TensorFlow always batches
+    execution: str = "auto"
     #: TensorFlow intra-op threads; 0 lets TensorFlow choose (all cores)
     intra_op_threads: int = 0
     inter_op_threads: int = 1
@@ -243,6 +247,10 @@ class ServerSettings:
     warmup_all_batch_sizes: bool = True
     heartbeat_ms: int = 1000
     log_level: str = "INFO"
+    #: serve Prometheus metrics over HTTP on this port (0 = a free one; unset = off); see model_backend/metrics.py
+    metrics_port: int | None = None
+    #: the address the metrics endpoint binds (loopback unless told otherwise)
+    metrics_host: str = "127.0.0.1"
     #: CURVE keys folder (see model_backend/security.py); needed to bind/connect beyond loopback
     keys_dir: Path | None = None
     #: allow a non-loopback tcp:// address without keys (unauthenticated; logs a warning)
@@ -259,9 +267,13 @@ class ServerSettings:
         check_range("max_pixels", self.max_pixels, 1, 1 << 31)
         check_range("max_header_bytes", self.max_header_bytes, 64, 1 << 20)
         check_range("decode_threads", self.decode_threads, 1, 256)
+        if self.execution not in EXECUTIONS:
+            raise SettingsError(f"Expected execution to be one of {', '.join(EXECUTIONS)}. Received: execution={self.execution!r}")
         check_range("intra_op_threads", self.intra_op_threads, 0, 1024)
         check_range("inter_op_threads", self.inter_op_threads, 0, 1024)
         check_range("heartbeat_ms", self.heartbeat_ms, 50, 60_000)
+        if self.metrics_port is not None:
+            check_range("metrics_port", self.metrics_port, 0, 65_535, integer=True)
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"Expected log_level DEBUG, INFO, WARNING or ERROR. Received: log_level={self.log_level!r}")
         # a worker connects with its worker pair; a standalone backend binds and admits client keys

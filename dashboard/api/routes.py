@@ -1,4 +1,4 @@
-"""The JSON API on the dashboard's Flask server: /api/v1/classify, /api/v1/health, /api/v1/history.
+"""The JSON API on the dashboard's Flask server: /api/v1/classify, /health, /history, /openapi.json; and /metrics.
 
 Every error is ``{"error": {"code", "message"}}`` with the HTTP status of the
 matching model_backend error class (400 bad image or request, 413 too large,
@@ -9,21 +9,26 @@ enforces its own request size limit (Flask's MAX_CONTENT_LENGTH) and answers
 /api/v1/health never calls the backend: it reports the state the status poller
 (dashboard/status/poller.py) keeps, with its age, so it answers at once under any
 load or outage; a stuck poller is reported as ``stale``, never as ready.
+/api/v1/openapi.json describes every route, field and error code (api/openapi.py);
+/metrics is the Prometheus exposition of every dashboard process (dashboard/metrics/).
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from model_backend.errors import BackendError, BadRequest, NotReady
 
 from ..classify.service import classify_one, record_outcomes
 from ..classify.uploads import Outcome, Upload
+from ..metrics import registry as metrics
 from ..settings import DashboardSettings
 from ..web.callback_body import CALLBACK_PATH
+from .multipart import UnusualBody, find_file_part
+from .openapi import openapi_document
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +38,13 @@ MAX_HISTORY = 1000
 MULTIPART_OVERHEAD = 64 * 1024
 #: how long health waits for the poller's very first check (then answers anyway)
 FIRST_CHECK_WAIT_S = 0.5
-ENDPOINT_METHODS = {"classify": "POST", "health": "GET", "history": "GET"}
+ENDPOINT_METHODS = {"classify": "POST", "health": "GET", "history": "GET", "openapi.json": "GET"}
+#: the multipart field /api/v1/classify reads the image from
+IMAGE_FIELD = "image"
 
 
 def error_response(code: str, message: str, status: int):
-    return jsonify({"error": {"code": code, "message": message}}), status
-
-
-def backend_error_response(error: BackendError):
-    return error_response(error.code, error.message, error.http_status)
+    return jsonify(error_body(code, message)), status
 
 
 def request_limit(settings: DashboardSettings) -> int:
@@ -77,20 +80,44 @@ def classify_body(upload: Upload, outcome: Outcome) -> dict:
     }
 
 
+def classify_answer(req, settings: DashboardSettings, client, store) -> tuple[dict, int]:
+    """(/api/v1/classify's JSON, HTTP status) for a request: read the image, classify it, queue its history row.
+
+    A werkzeug HTTPException (413: the body is over the request limit) propagates: see ``http_error_body``.
+    """
+    try:
+        upload = _read_image(req)
+    except BackendError as error:
+        metrics.record_classify("api", False, error.code, None)
+        return error_body(error.code, error.message), error.http_status
+    outcome = classify_one(client, upload, settings.top_k, settings.max_image_bytes)
+    record_outcomes(store, [outcome])
+    if not outcome.ok or outcome.reply is None:
+        return error_body(outcome.error_code or "internal", outcome.error_message or ""), outcome.http_status
+    return classify_body(upload, outcome), 200
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}
+
+
+def http_error_body(error: HTTPException, settings: DashboardSettings) -> tuple[dict, int]:
+    """(JSON error, status) for a werkzeug HTTP error on an API path: 413 says the per-image limit."""
+    if error.code == 413:
+        message = f"The request is larger than the {settings.max_image_bytes // (1024 * 1024)} MB limit per image."
+        return error_body("too_large", message), 413
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(error.code or 500, "http_error")
+    return error_body(code, error.description or error.name), error.code or 500
+
+
 def create_api(settings: DashboardSettings, client, store, poller) -> Blueprint:
     api = Blueprint("api_v1", __name__, url_prefix=PREFIX)
 
     @api.post("/classify")
     def classify():
-        try:
-            upload = _read_image(request)
-        except BackendError as error:
-            return backend_error_response(error)
-        outcome = classify_one(client, upload, settings.top_k, settings.max_image_bytes)
-        record_outcomes(store, [outcome])
-        if not outcome.ok or outcome.reply is None:
-            return error_response(outcome.error_code or "internal", outcome.error_message or "", outcome.http_status)
-        return jsonify(classify_body(upload, outcome))
+        # Served by api/fast_route.py in front of Flask; this view answers when the app is used without it.
+        body, status_code = classify_answer(request, settings, client, store)
+        return jsonify(body), status_code
 
     @api.get("/health")
     def health():
@@ -112,12 +139,16 @@ def create_api(settings: DashboardSettings, client, store, poller) -> Blueprint:
         records = store.recent(limit, kind)
         return jsonify({"count": len(records), "records": records, "summary": store.summary()})
 
+    @api.get("/openapi.json")
+    def openapi():
+        return jsonify(openapi_document(settings, request.host_url, MAX_HISTORY))
+
     @api.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def not_found(unknown: str):
         # Without this, Dash's catch-all page route would answer unknown API paths with HTML.
         if unknown in ENDPOINT_METHODS:
             return error_response("method_not_allowed", f"{PREFIX}/{unknown} accepts {ENDPOINT_METHODS[unknown]} only.", 405)
-        return error_response("not_found", f"No API endpoint {PREFIX}/{unknown}; see /api/v1/health, /classify, /history.", 404)
+        return error_response("not_found", f"No API endpoint {PREFIX}/{unknown}; see {PREFIX}/openapi.json for every route.", 404)
 
     return api
 
@@ -127,6 +158,12 @@ def install_api(server: Flask, settings: DashboardSettings, client, store, polle
     server.config["MAX_CONTENT_LENGTH"] = request_limit(settings)
     dash_limit = settings.callback_body_limit
     server.register_blueprint(create_api(settings, client, store, poller))
+
+    @server.get("/metrics")
+    def prometheus_metrics():
+        metrics.record_backend_status(poller.snapshot())
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
 
     @server.before_request
     def allow_larger_dash_uploads():
@@ -138,22 +175,36 @@ def install_api(server: Flask, settings: DashboardSettings, client, store, polle
     def json_errors(error: HTTPException):
         if not request.path.startswith(PREFIX + "/") and request.path != PREFIX:
             return error
-        if error.code == 413:
-            message = f"The request is larger than the {settings.max_image_bytes // (1024 * 1024)} MB limit per image."
-            return error_response("too_large", message, 413)
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(error.code or 500, "http_error")
-        return error_response(code, error.description or error.name, error.code or 500)
+        body, status_code = http_error_body(error, settings)
+        return jsonify(body), status_code
 
 
 def _read_image(req) -> Upload:
     """The image from a multipart field ``image``, or the raw request body."""
     if req.mimetype == "multipart/form-data":
-        file = req.files.get("image")
-        if file is None:
-            raise BadRequest("Expected a multipart file field named 'image'. Received: " +
-                             (", ".join(req.files) or "no files"))
-        return Upload(file.filename or "", file.read(), "api")  # Upload cleans the name (sha prefix when empty)
+        filename, data, names = _multipart_image(req)
+        if data is None:
+            raise BadRequest("Expected a multipart file field named 'image'. Received: " + (", ".join(names) or "no files"))
+        return Upload(filename, data, "api")  # Upload cleans the name (sha prefix when empty)
     data = req.get_data(cache=False)
     if not data:
         raise BadRequest("Expected an image: a multipart field 'image' or the raw image bytes as the request body. Received: an empty body")
     return Upload(req.args.get("name") or req.headers.get("X-Image-Name") or "", data, "api")
+
+
+def _multipart_image(req) -> tuple[str, bytes | None, tuple[str, ...]]:
+    """(filename, bytes or None, every file field's name) of the multipart field ``image``.
+
+    The body is read once (the request's size limits apply: 413) and searched by api/multipart.py; a body
+    of another shape goes to werkzeug's form parser, from the same bytes, as every body did before.
+    """
+    body = req.get_data(cache=True)  # cached: werkzeug's parser reads these bytes if it is needed
+    try:
+        found = find_file_part(body, req.mimetype_params.get("boundary", ""), IMAGE_FIELD,
+                               max_parts=req.max_form_parts, max_memory=req.max_form_memory_size)
+    except UnusualBody:
+        file = req.files.get(IMAGE_FIELD)
+        return (file.filename or "", file.read(), ()) if file is not None else ("", None, tuple(req.files))
+    if found.wanted is None:
+        return "", None, found.names
+    return found.wanted.filename, found.wanted.data, found.names

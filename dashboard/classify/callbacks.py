@@ -38,6 +38,6 @@ def register_callbacks(app: Dash, settings: DashboardSettings, client, store: Hi
             outcomes = controller.classify_drop(settings, client, store, contents, filenames)
         else:
             raise PreventUpdate
-        cards, alert, options, value = controller.results_view(outcomes)
+        cards, alert, options, value = controller.results_view(outcomes, settings.unsure_below)
         # Clearing the upload's contents lets the same file be dropped again.
         return cards, alert, options, value, len(outcomes), None

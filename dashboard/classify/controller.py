@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..history.store import HistoryStore
 from ..settings import DashboardSettings
-from .layout import list_examples, refusals_alert, result_card
+from .layout import DEFAULT_UNSURE_BELOW, list_examples, refusals_alert, result_card
 from .service import classify_many, record_outcomes
 from .uploads import Outcome, Upload, uploads_from_browser
 
@@ -35,9 +35,13 @@ def classify_example(settings: DashboardSettings, client, store: HistoryStore, n
                          max_bytes=settings.max_image_bytes, store=store, uploads_dir=settings.uploads_dir)
 
 
-def results_view(outcomes: Sequence[Outcome]) -> tuple[list, object, list[dict], str | None]:
-    """(result cards, refusals alert, monolith dropdown options, the option selected)."""
-    cards = [result_card(o) for o in outcomes if o.ok]
+def results_view(outcomes: Sequence[Outcome], unsure_below: float = DEFAULT_UNSURE_BELOW
+                 ) -> tuple[list, object, list[dict], str | None]:
+    """(result cards, refusals alert, monolith dropdown options, the option selected).
+
+    Results whose top-1 probability is below ``unsure_below`` (the dashboard's setting) are marked unsure.
+    """
+    cards = [result_card(o, unsure_below, key=position) for position, o in enumerate(outcomes) if o.ok]
     options = [{"label": o.name, "value": o.sha256} for o in outcomes if o.ok]
     unique = list({opt["value"]: opt for opt in options}.values())
     return cards, refusals_alert(outcomes), unique, (unique[0]["value"] if unique else None)

@@ -1,4 +1,9 @@
-"""The top-k bar chart on each result card (a plain function of the predictions; tested without a browser)."""
+"""The top-k bar chart on each result card (a plain function of the predictions; tested without a browser).
+
+A result whose top-1 probability is below the dashboard's ``unsure_below``
+setting is drawn in muted greys (:func:`is_unsure`), so a 14% guess does not
+look like an 80% answer.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,29 @@ from ..common.sanitize import SHORT_MAX, clean_text, plotly_text
 
 BAR_COLOR = "#2563eb"
 TOP_BAR_COLOR = "#1d4ed8"
+#: an unsure result's bars: slate greys (the top bar still darker than the rest)
+UNSURE_BAR_COLOR = "#94a3b8"
+UNSURE_TOP_BAR_COLOR = "#64748b"
 
 
-def top_k_figure(predictions: Sequence[Mapping]) -> go.Figure:
-    """Horizontal bars of class probabilities, most probable on top, with the percentage written on each bar."""
+def is_unsure(top_p: float | None, unsure_below: float) -> bool:
+    """True when the top-1 probability is strictly below the threshold (a threshold of 0 marks nothing)."""
+    return top_p is not None and float(top_p) < unsure_below
+
+
+def top_k_figure(predictions: Sequence[Mapping], unsure: bool = False) -> go.Figure:
+    """Horizontal bars of class probabilities, most probable on top, with the percentage written on each bar.
+
+    ``unsure`` draws them muted (see :func:`is_unsure`).
+    """
     if not predictions:
         return empty_figure("No predictions", height=180)
     ordered = sorted(predictions, key=lambda p: p["p"], reverse=True)
     labels = _unique([plotly_text(_wrap_label(clean_text(p["label"], SHORT_MAX))) for p in ordered],
                      [p.get("index") for p in ordered])
     probs = [float(p["p"]) for p in ordered]
-    colors = [TOP_BAR_COLOR if i == 0 else BAR_COLOR for i in range(len(ordered))]
+    top_color, color = (UNSURE_TOP_BAR_COLOR, UNSURE_BAR_COLOR) if unsure else (TOP_BAR_COLOR, BAR_COLOR)
+    colors = [top_color if i == 0 else color for i in range(len(ordered))]
     opacity = [1.0 if i == 0 else 0.55 for i in range(len(ordered))]
     fig = go.Figure(
         go.Bar(

@@ -1,8 +1,17 @@
 """The classify feature's layout: the Classify card (upload zone, example gallery) and what its callback draws
-into it (one result card per classified image, one alert for the refusals)."""
+into it (one result card per classified image, one alert for the refusals).
+
+Every number on a result card is an explained term (``common/glossary.py``):
+hover it or tab to it for its exact definition. A result below the
+``unsure_below`` setting gets muted bars and an "unsure" badge that says why.
+The upload zone is a <label> around react-dropzone's file input: Tab reaches
+the input (the zone shows a focus ring), Enter or Space opens the file dialog,
+and the label's text is the input's name.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -11,15 +20,18 @@ from dash import dcc, html
 
 from model_backend.protocol import STAGES
 
-from ..common.components import stage_table
+from ..common.components import explained, stage_table
+from ..common.figures import GRAPH_CONFIG
 from ..common.formatting import format_bytes, format_ms
+from ..common.glossary import SERVICE_TERMS, unsure_text
 from ..settings import DashboardSettings
 from . import ids
-from .figures import top_k_figure
+from .figures import is_unsure, top_k_figure
 from .uploads import Outcome
 
 IMAGE_FORMATS = "JPEG, PNG, WebP, GIF, BMP or TIFF"
-GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
+#: the default for result_card's unsure_below (the app passes its setting)
+DEFAULT_UNSURE_BELOW = DashboardSettings.unsure_below
 #: the backend's stages (protocol.STAGES, in order) shown on a result card; the total gets a bold row of its own
 TOTAL = "total"
 CARD_STAGES = tuple((stage, stage) for stage in STAGES if stage != TOTAL)
@@ -43,16 +55,20 @@ def list_examples(assets_dir: Path) -> list[str]:
 
 
 def classify_section(settings: DashboardSettings, examples: Sequence[str]) -> dbc.Card:
-    upload = dcc.Upload(
-        id=ids.UPLOAD, multiple=True, className="upload-zone",
+    # The <label> around the zone names its file input (react-dropzone's own, which Dash gives no props); that
+    # input is what Tab reaches, Enter or Space opens the file dialog, and a click anywhere on the label opens it
+    # too (disable_click: the zone's own click handler would open a second one).
+    upload = html.Label(dcc.Upload(
+        id=ids.UPLOAD, multiple=True, disable_click=True, className="upload-zone",
         className_active="upload-zone active", className_reject="upload-zone reject",
         children=html.Div([
-            html.Div("Drag and drop images here, or click to browse", className="fw-semibold"),
+            html.Div("Drag and drop images here, or", className="fw-semibold"),
+            html.Span("Choose images…", id=ids.UPLOAD_BUTTON, className="btn btn-primary btn-sm my-2"),
             html.Div(f"{IMAGE_FORMATS}; up to {format_bytes(settings.max_image_bytes)} each, "
                      f"{settings.max_files} at a time (sent together, so the backend can batch them).",
                      className="small text-muted"),
         ]),
-    )
+    ), className="d-block mb-0 upload-label")
     return dbc.Card([
         dbc.CardHeader(html.H2("Classify", className="h5 mb-0")),
         dbc.CardBody([
@@ -66,43 +82,73 @@ def classify_section(settings: DashboardSettings, examples: Sequence[str]) -> db
 
 
 def example_gallery(names: Sequence[str]) -> html.Div:
-    """Clickable example photos (assets/examples/*.jpg)."""
+    """The example photos (assets/examples/*.jpg) as buttons: Tab reaches each, Enter or Space classifies it."""
     if not names:
         return html.Div()
+    label_id = "example-gallery-label"
     buttons = [
         html.Button(
-            [html.Img(src=f"/assets/examples/{name}", alt=name), html.Span(name.rsplit(".", 1)[0])],
-            id={"type": ids.EXAMPLE, "name": name}, className="example-thumb", n_clicks=0, title=f"Classify {name}",
+            [html.Img(src=f"/assets/examples/{name}", alt=""), html.Span(name.rsplit(".", 1)[0])],
+            id={"type": ids.EXAMPLE, "name": name}, type="button", className="example-thumb", n_clicks=0,
+            title=f"Classify {name}", **{"aria-label": f"Classify the example photo {name}"},
         )
         for name in names
     ]
-    return html.Div([html.Div("…or try an example:", className="text-muted small mb-1"),
-                     html.Div(buttons, className="example-gallery")])
+    return html.Div([html.Div("…or try an example:", id=label_id, className="text-muted small mb-1"),
+                     html.Div(buttons, className="example-gallery", role="group", **{"aria-labelledby": label_id})])
 
 
-def result_card(outcome: Outcome) -> dbc.Card:
-    """Thumbnail, top-k bars, round trip, stage breakdown and batch size for one classified image."""
+def result_card(outcome: Outcome, unsure_below: float = DEFAULT_UNSURE_BELOW, key: object = 0) -> dbc.Card:
+    """Thumbnail, top-k bars, round trip, stage breakdown and batch size for one classified image.
+
+    ``key`` makes the card's tooltip ids unique on the page (the card's position in the results).
+    """
     reply = outcome.reply
     top = reply.top if reply is not None else None
     timings = reply.timings_ms.to_wire() if reply is not None else {}
+    unsure = is_unsure(top.p if top else None, unsure_below)
+    prefix = f"result-{_id_part(key)}"
     thumb = html.Img(src=outcome.thumbnail, className="result-thumb", alt=outcome.name) if outcome.thumbnail else \
         html.Div("no preview", className="result-thumb placeholder-thumb")
+    header = [html.Span(outcome.name, className="fw-semibold text-truncate result-name"),
+              html.Span([html.Span(f"{top.label} · {top.p:.0%}" if top else "? · 0%",
+                                   className="top1 unsure" if unsure else "top1"),
+                         unsure_badge(top.p, unsure_below, f"{prefix}-unsure") if unsure else None],
+                        className="ms-2 text-nowrap")]
     return dbc.Card([
-        dbc.CardHeader([html.Span(outcome.name, className="fw-semibold text-truncate result-name"),
-                        html.Span(f"{top.label} · {top.p:.0%}" if top else "? · 0%", className="top1 ms-2")]),
+        dbc.CardHeader(header),
         dbc.CardBody(dbc.Row([
             dbc.Col(thumb, width="auto"),
-            dbc.Col(dcc.Graph(figure=top_k_figure(outcome.predictions), config=GRAPH_CONFIG, className="topk-graph"),
+            dbc.Col(dcc.Graph(figure=top_k_figure(outcome.predictions, unsure=unsure), config=GRAPH_CONFIG,
+                              className="topk-graph"),
                     className="topk-col"),
             dbc.Col([
-                html.Div([html.Span("round trip ", className="text-muted"),
-                          html.Strong(format_ms(outcome.latency_ms), className="roundtrip")]),
-                html.Div([html.Span("batch size ", className="text-muted"),
-                          dbc.Badge(str(reply.batch_size if reply else "?"), color="secondary", className="batch-size")]),
-                stage_table(timings, CARD_STAGES, total=("backend total", timings.get(TOTAL))),
+                html.Div([explained("round trip", SERVICE_TERMS["roundtrip"], f"{prefix}-roundtrip", "text-muted"),
+                          " ", html.Strong(format_ms(outcome.latency_ms), className="roundtrip")]),
+                html.Div([explained("batch size", SERVICE_TERMS["batch_size"], f"{prefix}-batch_size", "text-muted"),
+                          " ", dbc.Badge(str(reply.batch_size if reply else "?"), color="secondary",
+                                         className="batch-size")]),
+                stage_table(timings, CARD_STAGES, total=("backend total", timings.get(TOTAL)), help=SERVICE_TERMS,
+                            id_prefix=prefix),
             ], width="auto", className="timings-col"),
         ], className="g-3 align-items-center")),
-    ], className="result-card mb-3")
+    ], className="result-card result-unsure mb-3" if unsure else "result-card mb-3")
+
+
+def unsure_badge(top_p: float, unsure_below: float, badge_id: str) -> html.Span:
+    """The "unsure" badge: a tab stop whose tooltip (and description) says the threshold."""
+    text = unsure_text(top_p, unsure_below)
+    return html.Span([
+        html.Span("unsure", id=badge_id, className="badge text-bg-warning ms-2 unsure-badge", tabIndex=0,
+                  **{"aria-describedby": f"{badge_id}-help"}),
+        html.Span(text, id=f"{badge_id}-help", hidden=True),
+        dbc.Tooltip(text, target=badge_id, placement="top", className="term-tip"),
+    ])
+
+
+def _id_part(key: object) -> str:
+    """A piece of a component id made of letters, digits, '_' and '-' only."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", str(key))[:40] or "0"
 
 
 def refusals_alert(outcomes: Sequence[Outcome]) -> dbc.Alert | None:

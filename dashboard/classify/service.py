@@ -20,6 +20,7 @@ from model_backend.errors import BackendError
 from model_backend.protocol import ClassifyReply
 
 from ..common.kept_uploads import keep_upload
+from ..metrics import registry as metrics
 from ..history.records import SERVICE, error_record, service_record
 from ..history.store import HistoryStore
 from .thumbnails import make_thumbnail
@@ -31,15 +32,25 @@ MAX_PARALLEL = 16
 
 
 def classify_one(client, upload: Upload, top_k: int, max_bytes: int) -> Outcome:
-    """Classify one image, measuring the round trip; errors come back as a failed Outcome, never raised."""
+    """Classify one image, measuring the round trip; errors come back as a failed Outcome, never raised.
+
+    Every outcome is counted in the Prometheus metrics (dashboard/metrics/registry.py).
+    """
+    outcome = _classify(client, upload, top_k, max_bytes)
+    metrics.record_classify(upload.source, outcome.ok, outcome.error_code, outcome.latency_ms, outcome.reply)
+    return outcome
+
+
+def _classify(client, upload: Upload, top_k: int, max_bytes: int) -> Outcome:
     sha = upload.sha256
     refusal = check_upload(upload, max_bytes)
     if refusal is not None:
         return Outcome.failed(upload.name, sha, refusal, source=upload.source)
     started = time.perf_counter()
     try:
-        # Read once into the typed reply (BadReply, a BackendError, if it is not one): nothing downstream re-reads keys.
-        reply = ClassifyReply.from_wire(client.classify(upload.data, top_k=top_k))
+        with metrics.IN_FLIGHT.track_inprogress():
+            # Read once into the typed reply (BadReply, a BackendError, if it is not one): nothing downstream re-reads keys.
+            reply = ClassifyReply.from_wire(client.classify(upload.data, top_k=top_k))
     except BackendError as error:
         return Outcome.failed(upload.name, sha, error, (time.perf_counter() - started) * 1000, upload.source)
     latency_ms = (time.perf_counter() - started) * 1000

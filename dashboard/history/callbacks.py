@@ -2,6 +2,10 @@
 
 The history redraws when any feature's run lands (classify, monolith, clear)
 and, because it is shared with other users, on the status feature's timer.
+Every browser of this process shares one computed view per change of the data
+(controller.SharedViews): a poll with nothing new costs one indexed query.
+A clientside callback puts the browser's time zone in a store first, so the
+server draws every time in the viewer's zone (Dash renders on the server).
 """
 
 from __future__ import annotations
@@ -17,9 +21,20 @@ from . import controller, ids
 from .store import HistoryStore
 
 
-def register_callbacks(app: Dash, settings: DashboardSettings, store: HistoryStore) -> None:
+def register_callbacks(app: Dash, settings: DashboardSettings, store: HistoryStore, poller=None) -> None:
+    """``poller`` (the StatusPoller, optional) lends its snapshot: the backend's runtime, when info reports it."""
+    views = controller.SharedViews(store, poller)
+    app.clientside_callback(
+        "function(_) { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; }"
+        " catch (e) { return 'UTC'; } }",
+        Output(ids.HISTORY_TIMEZONE, "data"),
+        Input(ids.HISTORY_TIMEZONE, "id"),
+    )
+
     @app.callback(
         Output(ids.HISTORY_GRAPH, "figure"),
+        Output(ids.HISTORY_DISTRIBUTION, "figure"),
+        Output(ids.HISTORY_TIME_NOTE, "children"),
         Output(ids.HISTORY_SUMMARY, "children"),
         Output(ids.HISTORY_TABLE, "children"),
         Output(ids.HISTORY_SIGNATURE, "data"),
@@ -27,13 +42,16 @@ def register_callbacks(app: Dash, settings: DashboardSettings, store: HistorySto
         Input(classify_ids.CLASSIFY_DONE, "data"),
         Input(monolith_ids.MONOLITH_DONE, "data"),
         Input(ids.CLEAR_DONE, "data"),
+        Input(ids.HISTORY_TIMEZONE, "data"),
         State(ids.HISTORY_SIGNATURE, "data"),
     )
-    def refresh_history(_n, _classified, _monolith, _cleared, last_signature):
-        # The history is shared: poll it, but redraw only when another request landed.
-        if ctx.triggered_id == status_ids.STATUS_INTERVAL and last_signature == store.signature():
+    def refresh_history(_n, _classified, _monolith, _cleared, zone_name, last_signature):
+        # The history is shared: poll it, but redraw only when another request landed (or the runtime changed);
+        # the view itself is computed once per change for every browser (controller.SharedViews).
+        if ctx.triggered_id == status_ids.STATUS_INTERVAL and last_signature == views.page_signature():
             raise PreventUpdate
-        return controller.history_view(store)
+        view = views.view(zone_name)
+        return view.time_figure, view.distribution_figure, view.time_note, view.summary, view.table, view.signature
 
     @app.callback(
         Output(ids.DOWNLOAD, "data"),

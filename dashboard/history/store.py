@@ -42,13 +42,25 @@ import numpy as np
 from ..common.formatting import format_time
 from ..common.sanitize import csv_cell
 from .records import KINDS, MONOLITH, SERVICE, clean_record
+from .stats import ALONE, GROUP_KEYS, GROUP_SQL, GROUPS, LOADED, MONOLITH_GROUP, LatencyArrays
 from .writer import FLUSH_TIMEOUT_S, HistoryWriter
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-#: the summary and the chart look at this many most recent rows per kind
+#: ``latencies(kind)`` returns at most this many most recent rows
 SUMMARY_WINDOW = 10_000
+#: the summary and the charts look at this many most recent successful requests (the default retention: all of them)
+HISTORY_WINDOW = 100_000
+#: the percentiles the summary and the distribution view show
+PERCENTS = (5, 25, 50, 75, 95)
+#: the time view reads at most this many rows per refresh (a systematic sample beyond that)
+SAMPLE_ROWS = 20_000
+#: the activity map's bin (s): gaps in the history are found at this resolution
+ACTIVITY_BIN_S = 60.0
+#: the columns :meth:`HistoryStore.points` returns (what a point's hover text explains)
+POINT_COLUMNS = ("id", "ts", "kind", "image", "model", "latency_ms", "queue_ms", "decode_ms", "preprocess_ms",
+                 "inference_ms", "backend_total_ms", "import_ms", "model_load_ms", "batch_size", "top1_label", "top1_p")
 #: retention defaults (DashboardSettings.history_max_rows / history_max_age_days override them)
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_AGE_S = 365 * 24 * 3600.0
@@ -94,6 +106,13 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_kind_ts ON requests (kind, ts);
 """
 
+#: the indexes the history's charts read through (added to existing databases when a store opens: no row changes)
+_INDEXES = f"""
+CREATE INDEX IF NOT EXISTS requests_kind_ok_latency ON requests (kind, ok, latency_ms);
+CREATE INDEX IF NOT EXISTS requests_ok_ts ON requests (ok, ts, latency_ms, kind, batch_size, queue_ms);
+CREATE INDEX IF NOT EXISTS requests_group_latency ON requests (ok, ({GROUP_SQL}), latency_ms, batch_size);
+"""
+
 
 class HistoryStore:
     """The request history in one SQLite file; cheap to create, safe to share across threads and processes.
@@ -116,6 +135,7 @@ class HistoryStore:
             if str(mode).lower() != "wal":
                 log.warning("SQLite at %s refused WAL mode (got %s); concurrent writers may wait", self.path, mode)
             conn.executescript(_SCHEMA)
+            conn.executescript(_INDEXES)
         self._prune_quietly()
 
     @classmethod
@@ -219,6 +239,98 @@ class HistoryStore:
             ).fetchall()
         return [dict(r) for r in rows]
 
+    def group_percentiles(self, percents=PERCENTS) -> dict[int, dict]:
+        """Exact percentiles of the round trip per group (stats.py), read down the (ok, group, latency) index:
+        {group: {"count": n, "p5": ms, ..., "min", "max", "batch_min", "batch_max"}}."""
+        self.flush()
+        out: dict[int, dict] = {}
+        where = f"ok = 1 AND ({GROUP_SQL}) = ? AND latency_ms IS NOT NULL"
+        with closing(self._connect()) as conn:
+            for group in GROUPS:
+                stats = _ranked_percentiles(conn, where, (group,), (0, *percents, 100), "requests_group_latency")
+                stats["min"], stats["max"] = stats.pop("p0"), stats.pop("p100")  # both ends of the index: no scan
+                stats["batch_min"] = stats["batch_max"] = None
+                if stats["count"] and group == ALONE:
+                    stats["batch_min"] = stats["batch_max"] = 1  # what "alone" means
+                elif stats["count"]:
+                    stats["batch_min"], stats["batch_max"] = conn.execute(
+                        f"SELECT MIN(batch_size), MAX(batch_size) FROM requests"
+                        f" INDEXED BY requests_group_latency WHERE {where}", (group,)).fetchone()
+                out[group] = stats
+        return out
+
+    def group_values(self, group: int, limit: int) -> list[float]:
+        """The newest ``limit`` round trips (ms) of one group (stats.py), for drawing each as a point."""
+        self.flush()
+        with closing(self._connect()) as conn:
+            return [r[0] for r in conn.execute(
+                f"SELECT latency_ms FROM requests WHERE ok = 1 AND ({GROUP_SQL}) = ? AND latency_ms IS NOT NULL"
+                " ORDER BY id DESC LIMIT ?", (int(group), int(limit)))]
+
+    def activity(self, bin_s: float = ACTIVITY_BIN_S) -> tuple[np.ndarray, np.ndarray]:
+        """(bin starts in Unix seconds, successful requests per bin), oldest first: where the history has data.
+
+        One pass down the (ok, ts) index, grouped in order (no sort): a few hundred rows, whatever the table size.
+        """
+        self.flush()
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT CAST(ts / ? AS INTEGER) AS bin, COUNT(*) FROM requests"
+                                " WHERE ok = 1 AND latency_ms IS NOT NULL GROUP BY bin", (float(bin_s),)).fetchall()
+        if not rows:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        table = np.array(rows, dtype=np.int64)
+        return table[:, 0] * float(bin_s), table[:, 1]
+
+    def time_span(self, since_ts: float) -> tuple[float | None, float | None, int]:
+        """(first, last, count) of the successful requests at or after ``since_ts`` (the (ok, ts) index)."""
+        self.flush()
+        with closing(self._connect()) as conn:
+            first, last, count = conn.execute(
+                "SELECT MIN(ts), MAX(ts), COUNT(*) FROM requests WHERE ok = 1 AND ts >= ? AND latency_ms IS NOT NULL",
+                (float(since_ts),)).fetchone()
+        return first, last, int(count)
+
+    def time_bounds(self, since_ts: float) -> tuple[float | None, float | None]:
+        """(first, last) time of the successful requests at or after ``since_ts``: two index lookups, no scan
+        (count them with :meth:`activity`)."""
+        self.flush()
+        where = "WHERE ok = 1 AND ts >= ? AND latency_ms IS NOT NULL"
+        with closing(self._connect()) as conn:
+            first, last = (conn.execute(f"SELECT ts FROM requests {where} ORDER BY ts {order} LIMIT 1",
+                                        (float(since_ts),)).fetchone() for order in ("ASC", "DESC"))
+        return (first[0] if first else None), (last[0] if last else None)
+
+    def latency_arrays(self, since_ts: float = 0.0, max_rows: int = SAMPLE_ROWS, count: int | None = None) -> LatencyArrays:
+        """Successful requests at or after ``since_ts`` as numpy arrays (time, round trip, group, batch), oldest first.
+
+        More than ``max_rows`` of them: every k-th by id (a systematic sample, ``sample_step`` k), so one refresh
+        never turns 100,000 rows into Python objects. Read through the covering (ok, ts, ...) index as plain
+        tuples (numpy reads those ten times faster than ``sqlite3.Row``). ``count``: how many there are, when the
+        caller knows already (:meth:`time_span`), which saves counting them again.
+        """
+        if count is None:
+            count = self.time_span(since_ts)[2]
+        step = max(1, math.ceil(count / max_rows)) if count else 1
+        sample = "" if step == 1 else f" AND id % {int(step)} = 0"
+        with closing(self._connect()) as conn:
+            conn.row_factory = None
+            rows = conn.execute(
+                f"SELECT ts, latency_ms, {GROUP_SQL}, batch_size FROM requests"
+                f" WHERE ok = 1 AND ts >= ? AND latency_ms IS NOT NULL{sample} ORDER BY ts DESC",
+                (float(since_ts),)).fetchall()
+        return LatencyArrays.from_rows(rows, sample_step=step)
+
+    def points(self, since_ts: float, limit: int) -> list[dict]:
+        """Successful requests at or after ``since_ts`` (at most the newest ``limit``), oldest first, with what
+        their hover text explains (:data:`POINT_COLUMNS` and ``group``); text cleaned and capped."""
+        self.flush()
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(POINT_COLUMNS)}, {GROUP_SQL} AS grp FROM requests"
+                " WHERE ok = 1 AND latency_ms IS NOT NULL AND ts >= ? ORDER BY id DESC LIMIT ?",
+                (float(since_ts), int(limit))).fetchall()
+        return [clean_record(dict(r)) for r in reversed(rows)]
+
     def counts(self) -> dict[str, dict[str, int]]:
         """{kind: {"ok": n, "errors": m}} over the whole table."""
         self.flush()
@@ -228,20 +340,27 @@ class HistoryStore:
                 out[kind]["ok" if ok else "errors"] = n
         return out
 
-    def summary(self) -> dict:
-        """Per kind: count, errors, p50, p95 (ms, over the recent window); and the monolith/service speedup."""
+    def summary(self, groups: dict[int, dict] | None = None) -> dict:
+        """Per kind: count (succeeded), errors (failed), p50, p95 (ms); per group (stats.py: alone, loaded,
+        monolith) count, p5..p95, min, max and batch sizes; and the like-with-like speedup, monolith p50 / alone p50.
+
+        Counts over the whole table (the retention bounds it); exact percentiles from the indexes, no row loop.
+        """
         counts = self.counts()
-        result: dict = {}
-        for kind in KINDS:
-            values = [r["latency_ms"] for r in self.latencies(kind)]
-            result[kind] = {
-                "count": counts[kind]["ok"],
-                "errors": counts[kind]["errors"],
-                "p50": percentile(values, 50),
-                "p95": percentile(values, 95),
-            }
-        result["speedup"] = speedup(result[MONOLITH]["p50"], result[SERVICE]["p50"])
+        groups = groups if groups is not None else self.group_percentiles()
+        result: dict = {kind: {"count": counts[kind]["ok"], "errors": counts[kind]["errors"]} for kind in KINDS}
+        result[MONOLITH].update(p50=groups[MONOLITH_GROUP]["p50"], p95=groups[MONOLITH_GROUP]["p95"])
+        result[SERVICE].update(self._service_percentiles())
+        result["groups"] = {GROUP_KEYS[g]: groups[g] for g in GROUPS}
+        result["speedup"] = speedup(groups[MONOLITH_GROUP]["p50"], groups[ALONE]["p50"])
+        result["speedup_loaded"] = speedup(groups[MONOLITH_GROUP]["p50"], groups[LOADED]["p50"])
         return result
+
+    def _service_percentiles(self) -> dict:
+        """p50 and p95 of every successful service request, alone or not (the (kind, ok, latency) index)."""
+        with closing(self._connect()) as conn:
+            stats = _ranked_percentiles(conn, "kind = ? AND ok = 1 AND latency_ms IS NOT NULL", (SERVICE,), (50, 95))
+        return {"p50": stats["p50"], "p95": stats["p95"]}
 
     def signature(self) -> list:
         """Changes whenever a row is added or the table is cleared (cheap; lets the UI skip redraws)."""
@@ -317,6 +436,33 @@ def _prepared(row: dict) -> dict:
 
 
 # --- statistics -----------------------------------------------------------------------------------
+
+
+def _ranked_percentiles(conn: sqlite3.Connection, where: str, params: tuple, percents, index: str | None = None) -> dict:
+    """{"count": n, "p<p>": ms...} of ``latency_ms`` over the rows ``where`` selects, exact (numpy's linear
+    interpolation): the two values around each rank, read with ``ORDER BY latency_ms LIMIT 2 OFFSET rank``
+    down an index that ends in latency_ms (SQLite walks the index; no row reaches Python). Percentiles above
+    the median walk from the slow end (``DESC``), so p95 and the maximum cost 5 % and 0 % of a walk, not 95 %."""
+    table = f"requests INDEXED BY {index}" if index else "requests"
+    count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+    stats: dict = {"count": int(count)}
+    for p in percents:
+        stats[f"p{p}"] = None
+        if count:
+            position = (count - 1) * p / 100
+            low = int(position)
+            if p <= 50:  # an OFFSET walks the index: from the fast end below the median, from the slow end above
+                values = [r[0] for r in conn.execute(
+                    f"SELECT latency_ms FROM {table} WHERE {where} ORDER BY latency_ms LIMIT 2 OFFSET ?",
+                    (*params, low))]
+            else:
+                values = [r[0] for r in conn.execute(
+                    f"SELECT latency_ms FROM {table} WHERE {where} ORDER BY latency_ms DESC LIMIT 2 OFFSET ?",
+                    (*params, max(count - 2 - low, 0)))][::-1]
+                if low == count - 1:  # the top value itself: nothing above it to interpolate with
+                    values = values[-1:]
+            stats[f"p{p}"] = values[0] + (values[-1] - values[0]) * (position - low)
+    return stats
 
 
 def percentile(values: list[float], p: float) -> float | None:

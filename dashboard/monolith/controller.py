@@ -83,7 +83,17 @@ def run_monolith_view(settings: DashboardSettings, store: HistoryStore, sha256: 
         store.add(monolith_record(name, result, wall_ms=wall_ms, source="ui", sha256=sha256))
     except Exception:  # noqa: BLE001 - still show the result
         log.exception("Could not record the monolith run in %s", store.path)
-    return monolith_result(result, wall_ms, name, store.summary()[SERVICE]["p50"])
+    baseline, baseline_text = service_baseline(store.summary())
+    return monolith_result(result, wall_ms, name, baseline, baseline_text)
+
+
+def service_baseline(summary: dict) -> tuple[float | None, str]:
+    """What a monolith run is compared with: like with like, the median of service requests that ran alone
+    (the history's "alone" group: batch 1, no queue) when there are any, else every service request's median."""
+    alone = ((summary.get("groups") or {}).get("alone") or {}).get("p50")
+    if alone:
+        return alone, "the median round trip of service requests that ran alone (batch 1, no queue)"
+    return summary.get(SERVICE, {}).get("p50"), "the service's median round trip (all requests)"
 
 
 def run_monolith_job(settings: DashboardSettings, sha256: object, on_progress: Callable[[str], None]):

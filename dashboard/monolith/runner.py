@@ -42,7 +42,20 @@ def monolith_command(image_path: Path, model: str | None = None) -> list[str]:
 def run_monolith_on_file(image_path: Path, *, model: str | None = None, timeout_s: float = 180.0,
                          on_progress: Callable[[float], None] | None = None,
                          pass_fds: Sequence[int] = ()) -> tuple[dict, float]:
-    """Run the monolith on the image at ``image_path``; return (its JSON or an error dict, wall-clock ms)."""
+    """Run the monolith on the image at ``image_path``; return (its JSON or an error dict, wall-clock ms).
+
+    Every run is counted in the Prometheus metrics (``warmserve_monolith_runs_total`` and its duration).
+    """
+    from ..metrics import registry as metrics  # here, not at import: `python -m dashboard` sets the metrics folder first
+
+    result, wall_ms = _run(image_path, model, timeout_s, on_progress, pass_fds)
+    error = result.get("error")
+    metrics.record_monolith(not error, error.get("code") if isinstance(error, dict) else None, wall_ms)
+    return result, wall_ms
+
+
+def _run(image_path: Path, model: str | None, timeout_s: float, on_progress: Callable[[float], None] | None,
+         pass_fds: Sequence[int]) -> tuple[dict, float]:
     command = monolith_command(image_path, model)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))

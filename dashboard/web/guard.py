@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import json
 import logging
@@ -72,6 +73,7 @@ def _bare(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
+@functools.lru_cache(maxsize=256)  # every request names the same few hosts; checked twice each (I/O thread, then middleware)
 def split_host(value: str) -> tuple[str, int | None] | None:
     """``"Example.com:8050"`` -> ("example.com", 8050); ``"[::1]"`` -> ("::1", None); None if malformed."""
     value = value.strip()

@@ -16,6 +16,8 @@
 - A fast lane: GET /api/v1/health runs on its own small thread pool, so it
   answers from the status poller's state even when every request thread is
   busy (e.g. waiting on a dead backend).
+- waitress's "Task queue depth is N" warning (one per request that waits for a
+  thread) is folded to one line per ``QUEUE_LOG_PERIOD_S`` (``QueueDepthLog``).
 - Shutdown: SIGTERM or SIGINT stops accepting, gives running requests a
   moment, stops the status poller, drains the history writer's queue
   (``app.stop_app``: every answered request keeps its row), ends every child process (background
@@ -32,6 +34,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from typing import Callable
 
 from waitress.channel import HTTPChannel
@@ -53,6 +56,38 @@ SPARE_FDS = 256
 STOP_BUDGET_S = 1.6
 #: how long running requests get to finish after a stop signal
 DRAIN_S = 0.4
+#: waitress's "Task queue depth" warning: at most one a period (it fires for every request that waits for a thread)
+QUEUE_LOG_PERIOD_S = 10.0
+
+
+class QueueDepthLog:
+    """Stands in for waitress's ``waitress.queue`` logger, which warns "Task queue depth is N" on the I/O thread for
+    every request that has to wait for a worker thread: under a steady load above ``--threads`` that was a log
+    record and a write to stderr per request. This writes the first warning of a period and folds the rest into
+    the next one (how many, and the deepest queue seen). waitress calls it under its dispatcher's lock."""
+
+    def __init__(self, logger: logging.Logger | None = None, period_s: float = QUEUE_LOG_PERIOD_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger if logger is not None else logging.getLogger("waitress.queue")
+        self.period_s = period_s
+        self.clock = clock
+        self.last: float | None = None
+        self.folded = 0
+        self.deepest = 0
+
+    def warning(self, message: str, *args) -> None:
+        depth = args[0] if args and isinstance(args[0], int) else 0
+        self.deepest = max(self.deepest, depth)
+        now = self.clock()
+        if self.last is not None and now - self.last < self.period_s:
+            self.folded += 1
+            return
+        if self.folded:
+            self.logger.warning("Task queue depth is %d (%d more requests waited for a worker thread in the last %.0f s, "
+                                "deepest queue %d; see --threads)", depth, self.folded, now - self.last, self.deepest)
+        else:
+            self.logger.warning(message, *args)
+        self.last, self.folded, self.deepest = now, 0, 0
 
 
 class FastLaneDispatcher(ThreadedTaskDispatcher):
@@ -66,6 +101,8 @@ class FastLaneDispatcher(ThreadedTaskDispatcher):
         self.fast.set_thread_count(fast_threads)
         self.fast_paths = fast_paths
         self.drain_s = drain_s
+        self.queue_logger = QueueDepthLog()
+        self.fast.queue_logger = QueueDepthLog()
 
     def add_task(self, task) -> None:
         try:

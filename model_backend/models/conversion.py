@@ -11,6 +11,8 @@ largest probability difference of at most :data:`MAX_PROBABILITY_DIFFERENCE`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -49,10 +51,21 @@ def convert_keras_model(model) -> bytes:
     """The ``.tflite`` flatbuffer of a Keras model (float32, default optimisations off)."""
     tf = import_tensorflow()
     started = time.perf_counter()
+    # The converter exports a SavedModel first, and Keras prints the whole signature (one line per captured
+    # variable, hundreds) to stdout: keep that, and TensorFlow's INFO lines, out of the backend's output.
+    printed = io.StringIO()
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(max(level, logging.WARNING))
     try:
-        content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        with contextlib.redirect_stdout(printed):
+            content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
         raise ConversionError(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}") from None
+    finally:
+        tf_logger.setLevel(level)
+        if printed.getvalue():
+            log.debug("The converter printed:\n%s", printed.getvalue().rstrip())
     log.info("Converted to LiteRT in %.1f s (%.1f MB)", time.perf_counter() - started, len(content) / 1e6)
     return bytes(content)
 

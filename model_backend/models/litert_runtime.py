@@ -6,9 +6,14 @@ One interpreter serves every batch size: when a batch of another size arrives,
 ``resize_tensor_input`` + ``allocate_tensors`` reshape it (warm-up pays that
 once per size before traffic, as it pays tracing for TensorFlow).
 
-The interpreter is not thread-safe: ``predict`` runs only in the backend's one
-inference thread (and, before serving, in the loader thread); a lock makes a
-mistake serialise instead of corrupting state.
+An interpreter is not thread-safe: each one runs in one inference thread at a
+time (and, before serving, in the loader thread); a lock makes a mistake
+serialise instead of corrupting state. ``replica(num_threads)`` makes another
+interpreter on the same flatbuffer (no copy of it; XNNPACK packs its own copy
+of the weights, about the flatbuffer's size, ``model_bytes``): the execution
+strategies of model_backend/execution.py run several side by side. The
+``Interpreter`` API has no option to share XNNPACK's packed weights between
+interpreters (only the CompiledModel API's ``xnnpack_weight_cache_path`` has).
 """
 
 from __future__ import annotations
@@ -76,6 +81,18 @@ class LiteRTClassifier(ImageClassifier):
         self.input_size = (int(inputs[0]["shape"][1]), int(inputs[0]["shape"][2]))
         self._batch_size = int(inputs[0]["shape"][0])
         self._interpreter = interpreter
+
+    @property
+    def model_bytes(self) -> int:
+        """The flatbuffer's size: about what each more interpreter costs in memory."""
+        return len(self._content)
+
+    def replica(self, num_threads: int) -> "LiteRTClassifier":
+        """A set-up copy with its own interpreter of ``num_threads`` threads, sharing this one's flatbuffer."""
+        copy = LiteRTClassifier(self.name, self.class_names, self.preprocess_mode, self._content,
+                                num_threads=num_threads, applies_softmax=self.applies_softmax)
+        copy.setup()
+        return copy
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         check_image(image, self.input_size)

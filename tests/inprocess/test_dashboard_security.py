@@ -169,6 +169,12 @@ def callback_output(http, auth: dict, output_id: str) -> str:
     raise AssertionError(f"no callback writes {output_id}")
 
 
+def output_list(output: str) -> list[dict]:
+    """The ``outputs`` list Dash's renderer sends for a callback's output key (``..a.b...c.d..`` or ``a.b``)."""
+    keys = output.strip(".").split("...") if output.startswith("..") else [output]
+    return [dict(zip(("id", "property"), key.rsplit(".", 1))) for key in keys]
+
+
 MALFORMED = [
     b"{}", b"null", b"[]", b'"text"', b"123", b"true", b"not json at all", b"{\"output\":", b"[" * 100_000,
     b'{"output": 5}', b'{"output": ["a"]}', b'{"output": "no-such.children"}',
@@ -193,8 +199,8 @@ def test_wrong_types_inside_a_callback_body_are_a_400(locked, shape):
     http, _, _ = locked
     auth = basic(b"alice:s3cret")
     output = callback_output(http, auth, "status.children")
-    body = {"output": output, "outputs": [{"id": "status", "property": "children"},
-                                          {"id": "backend-store", "property": "data"}],
+    outputs = output_list(output)
+    body = {"output": output, "outputs": outputs,
             "inputs": [{"id": "status-interval", "property": "n_intervals", "value": 1}],
             "changedPropIds": ["status-interval.n_intervals"], "state": []}
     body.update(shape)
@@ -206,7 +212,7 @@ def test_wrong_types_inside_a_callback_body_are_a_400(locked, shape):
     body.setdefault("inputs", [{"id": "status-interval", "property": "n_intervals", "value": 1}])
     body.setdefault("state", [])
     body.setdefault("changedPropIds", ["status-interval.n_intervals"])
-    body.setdefault("outputs", [{"id": "status", "property": "children"}, {"id": "backend-store", "property": "data"}])
+    body.setdefault("outputs", outputs)
     response = http.post("/_dash-update-component", json=body, headers=auth)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert "Backend ready" in response.get_data(as_text=True)

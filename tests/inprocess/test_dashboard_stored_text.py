@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 import unicodedata
+from datetime import timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -22,7 +23,7 @@ from dashboard.classify.uploads import Outcome, Upload
 from dashboard.common.sanitize import NAME_MAX, clean_name, clean_text, csv_cell, plotly_text
 from dashboard.history import controller as history_controller
 from dashboard.history import store as history_store
-from dashboard.history.figures import history_figure
+from dashboard.history.figures import time_figure
 from dashboard.history.layout import history_table
 from dashboard.history.records import MONOLITH, SERVICE, error_record, service_record
 from dashboard.history.store import HistoryStore
@@ -146,8 +147,9 @@ def test_a_history_of_huge_names_stays_a_small_refresh(tmp_path):
     with sqlite3.connect(store.path) as conn:
         conn.executemany("INSERT INTO requests (ts, kind, image, ok, latency_ms, error_message) VALUES (?, ?, ?, 1, 5.0, ?)",
                          [(time.time(), SERVICE, HUGE, HUGE)] * 20)
-    figure, summary, table, signature = history_controller.history_view(store)
-    size = len(json.dumps(figure.to_plotly_json(), default=str)) + len(text_of(summary)) + len(text_of(table))
+    view = history_controller.history_view(store)
+    size = sum(len(json.dumps(f.to_plotly_json(), default=str)) for f in (view.time_figure, view.distribution_figure)) \
+        + len(text_of(view.summary)) + len(text_of(view.table))
     assert size < 200_000, size  # was tens of megabytes: every name went out whole, every refresh
     assert all(len(r["image"]) <= NAME_MAX for r in store.recent(220, SERVICE))  # old rows come out capped too
 
@@ -222,10 +224,11 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 def test_names_reach_the_history_figure_escaped(tmp_path):
-    rows = [{"ts": time.time(), "latency_ms": 12.0, "image": XSS, "top1_label": "<b>bold</b> & co", "batch_size": 1},
+    rows = [{"ts": time.time(), "latency_ms": 12.0, "image": XSS, "top1_label": "<b>bold</b> & co", "batch_size": 1,
+             "grp": 0},
             {"ts": time.time(), "latency_ms": 3000.0, "image": '<a href="javascript:alert(1)">x</a>', "top1_label": "",
-             "batch_size": 1}]
-    figure = history_figure(rows[:1], rows[1:], None)
+             "batch_size": 1, "grp": 2}]
+    figure = time_figure(rows, None, (time.time() - 5, time.time() + 5), timezone.utc)
     service, monolith = figure.data[0], figure.data[1]
     assert service.customdata[0][0] == "&lt;img src=x onerror=alert(1)&gt;"
     assert service.customdata[0][1] == "&lt;b&gt;bold&lt;/b&gt; &amp; co"
@@ -233,7 +236,7 @@ def test_names_reach_the_history_figure_escaped(tmp_path):
     drawn = json.dumps([trace.customdata.tolist() if hasattr(trace.customdata, "tolist") else trace.customdata
                         for trace in figure.data], default=str)
     assert "<" not in drawn and ">" not in drawn
-    assert service.hovertemplate.count("<br>") == 3  # the template's own markup is untouched
+    assert service.hovertemplate.count("<br>") == 3 and service.hovertemplate.startswith("<b>")  # the template's own markup is untouched
 
 
 def test_class_labels_reach_the_bars_escaped():

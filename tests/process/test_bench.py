@@ -16,17 +16,18 @@ from PIL import Image
 from tests.support.bench_results import fake_results
 from tests.support.helpers import ROOT
 from tools.bench import figures, plan, report, run
-from tools.bench.targets import evaluate_targets
+from tools.bench.targets import TARGET_KEYS, evaluate_targets
 
 
 def test_tables_and_png(tmp_path):
-    results = fake_results()
+    results = fake_results(model="resnet50", weights="random", timing_only=True)
     targets = evaluate_targets(results)
     text = report.console_report(results, targets)
     assert "random weights, timing only" in text and "MISS" in text and "pipeline limit" in text
     markdown = report.markdown_report(results, targets)
-    assert "| target | threshold | measured | result | detail |" in markdown
-    assert markdown.count("| service (ZeroMQ) |") == 2
+    assert markdown.count("| target | threshold | measured | result | detail |") == 2  # the targets, then the extra rows
+    assert markdown.count("| service (ZeroMQ) [litert] |") == 2  # c=1 and c=16 (no stage table: no stage timings)
+    assert markdown.count("| service (ZeroMQ) [tensorflow] |") == 2
     assert "Random weights: timing only" in markdown
     path = figures.write_figure(results, tmp_path / "plot", "png")
     with Image.open(path) as image:
@@ -48,24 +49,38 @@ def test_a_plain_run_writes_into_an_ignored_folder():
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_quick_bench_writes_json_markdown_and_png(tmp_path):
+def test_quick_bench_writes_every_section_and_target(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--quick", "--requests", "3", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    assert "Targets (ratios from this run)" in completed.stdout
+    assert "Targets (issue 9; each from this run)" in completed.stdout
     results = json.loads((tmp_path / "bench-efficientnet-lite0.json").read_text())
     assert results["quick"] is True and results["timing_only"] is False
-    assert results["limit"]["pipeline_limit_ips"] > 0
+    limit = results["limit"]
+    assert limit["runtime"] == "litert" and limit["pipeline_limit_ips"] > 0
+    assert limit["forward_vs_plain"]["ratio"] > 0 and limit["camera_decode"]["bytes"] > 3_000_000
+    assert {(row["threads"], row["batch"]) for row in limit["forward_table"]} == {
+        (threads, batch) for threads in sorted({1, limit["cores"]}) for batch in plan.BATCH_SIZES}
+    assert results["startup"]["runtime"] == "litert" and len(results["startup"]["starts_s"]) == 1
+    assert results["service"]["runtime"] == "litert" and results["service"]["rss_mb"] > 0
     assert [r["concurrency"] for r in results["service"]["runs"]] == list(plan.SERVICE_CONCURRENCY)
-    assert all(r["errors"] == 0 for r in results["service"]["runs"])
-    assert results["service"]["rss_mb"] > 0
-    assert results["monolith"]["median_wall_ms"] > 0
+    assert results["service_tf"]["runtime"] == "tensorflow"
+    assert [r["concurrency"] for r in results["service_tf"]["runs"]] == list(plan.TF_SERVICE_CONCURRENCY)
+    assert results["http"]["runtime"] == "litert"
     assert [r["concurrency"] for r in results["http"]["runs"]] == list(plan.HTTP_CONCURRENCY)
-    assert [(r["workers"], r["errors"]) for r in results["workers"]["runs"]] == [(1, 0), (2, 0)]
-    assert len(results["targets"]) == 7
-    assert "| target |" in (tmp_path / "bench-efficientnet-lite0.md").read_text()
+    assert [(r["concurrency"], r["errors"]) for r in results["http"]["png_runs"]] == [(c, 0) for c in plan.HTTP_CONCURRENCY]
+    for section in ("service", "service_tf", "http"):
+        assert all(r["errors"] == 0 for r in results[section]["runs"]), section
+    assert results["monolith"]["runtime"] == "tensorflow" and results["monolith"]["median_wall_ms"] > 0
+    assert [(r["workers"], r["errors"], r["runtime"]) for r in results["workers"]["runs"]] == [(1, 0, "litert"), (2, 0, "litert")]
+    targets = {t["key"]: t for t in results["targets"]}
+    assert [t["key"] for t in results["targets"] if not t["extra"]] == list(TARGET_KEYS)
+    assert all(targets[key]["status"] in ("PASS", "MISS") for key in TARGET_KEYS), [targets[k] for k in TARGET_KEYS]
+    markdown = (tmp_path / "bench-efficientnet-lite0.md").read_text()
+    assert "| target |" in markdown and "[litert]" in markdown and "[tensorflow]" in markdown
     with Image.open(tmp_path / "bench-efficientnet-lite0.png") as image:
         assert image.format == "PNG"
-    assert (tmp_path / "logs" / "bench-efficientnet-lite0" / "backend.log").exists()
+    logs = tmp_path / "logs" / "bench-efficientnet-lite0"
+    assert (logs / "backend.log").exists() and (logs / "backend-tensorflow.log").exists() and (logs / "limit.log").exists()

@@ -40,10 +40,10 @@ def test_a_drop_is_classified_refusals_explained_and_everything_recorded(real, c
     assert "notes.txt" in text_of(alert) and by_name["notes.txt"].error_message in text_of(alert)
     assert [o["label"] for o in options] == ["chelsea.png", "coffee.png"] and selected == by_name["chelsea.png"].sha256
 
-    figure, summary, table, signature = history.history_view(store)
-    assert signature[0] == 3 and "notes.txt" in text_of(table)
-    assert '"service-count"' in text_of(summary)
-    assert [trace.name for trace in figure.data][0] == "service (warm backend)" and len(figure.data[0].y) == 2
+    view = history.history_view(store)
+    assert view.signature[0] == 3 and "notes.txt" in text_of(view.table)
+    assert '"service-count"' in text_of(view.summary)
+    assert sum(len(trace.y) for trace in view.time_figure.data if trace.name.startswith("service")) == 2
     csv_download = history.history_csv(store)
     assert csv_download["filename"].endswith(".csv") and "chelsea.png" in csv_download["content"]
 

@@ -57,11 +57,12 @@ def tiny_settings(tiny_model, cache_dir: Path, runtime: str = "auto") -> ModelSe
     return ModelSettings(name=str(path), labels=labels, preprocess="unit", cache_dir=cache_dir, runtime=runtime)
 
 
-def test_a_keras_file_converts_verifies_and_predicts_like_keras(tiny_model, tmp_path) -> None:
+def test_a_keras_file_converts_verifies_and_predicts_like_keras(tiny_model, tmp_path, capsys) -> None:
     from model_backend.models import build_model
     from model_backend.models.runtimes import load_classifier
 
     model = load_classifier(tiny_settings(tiny_model, tmp_path))
+    assert "Saved artifact" not in capsys.readouterr().out  # the converter's SavedModel listing stays out of stdout
     assert model.runtime == "litert"
     assert "converted and verified" in model.runtime_reason
     assert model.input_size == (32, 32)

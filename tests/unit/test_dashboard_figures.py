@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
+from datetime import timezone
 
 from dashboard.classify.figures import top_k_figure
 from dashboard.classify.layout import refusals_alert, result_card
 from dashboard.classify.uploads import Outcome
 from dashboard.common.figures import empty_figure
 from dashboard.common.formatting import format_ms
-from dashboard.history.figures import history_figure
+from dashboard.history.figures import time_figure
 from dashboard.history.layout import summary_view
 from dashboard.monolith.layout import monolith_result
-from dashboard.status.layout import status_bar
+from dashboard.status.layout import explained_facts, status_bar
 from model_backend.protocol import ClassifyReply
 
 PREDICTIONS = [
@@ -45,25 +45,8 @@ def test_top_k_keeps_repeated_names_apart_and_shortens_long_ones():
     assert len(fig.data[0].y[2]) <= 28
 
 
-def test_history_figure_puts_service_and_monolith_on_one_log_axis():
-    service = [{"ts": 1_700_000_000 + i, "latency_ms": 20.0 + i, "image": "a", "top1_label": "cat", "batch_size": 1}
-               for i in range(5)]
-    monolith = [{"ts": 1_700_000_010, "latency_ms": 4200.0, "image": "a", "top1_label": "cat", "batch_size": 1}]
-    summary = {"service": {"p50": 22.0}, "monolith": {"p50": 4200.0}}
-    fig = history_figure(service, monolith, summary)
-    assert fig.layout.yaxis.type == "log"
-    assert [t.name for t in fig.data] == ["service (warm backend)", "monolith (fresh process)",
-                                          "service p50 22.0 ms", "monolith p50 4.20 s"]
-    assert list(fig.data[1].y) == [4200.0]
-    assert list(fig.data[3].y) == [4200.0, 4200.0]  # the medians, as dashed lines across the chart
-    low, high = fig.layout.yaxis.range  # log10 units: every point inside, with room
-    assert low < math.log10(20.0) and high > math.log10(4200.0)
-    start, end = fig.layout.xaxis.range
-    assert (end - start).total_seconds() >= 60  # a few seconds of data still get a readable time axis
-
-
 def test_empty_history_says_what_to_do():
-    fig = history_figure([], [])
+    fig = time_figure(None, None, (0.0, 1.0), timezone.utc)
     assert "drop an image" in fig.layout.annotations[0].text
     assert empty_figure("nothing").layout.annotations[0].text == "nothing"
 
@@ -109,18 +92,30 @@ def test_status_bar_for_each_state():
     ready = text_of(status_bar({"reachable": True, "ready": True, "model": "efficientnet-lite0",
                                             "uptime_s": 125, "requests_served": 7, "max_batch": 16, "max_wait_ms": 2,
                                             "queue_size": 256}))
-    for expected in ("Backend ready", "efficientnet-lite0", "2 min 5 s", "requests served", "up to 16 images"):
+    for expected in ("Backend ready", "efficientnet-lite0", "2 min 5 s", "requests served"):
         assert expected in ready
+    # Batching (and the queue's depth) are explained facts that stay in the page: explained_facts gives their values.
+    assert explained_facts({"reachable": True, "ready": True, "max_batch": 16, "max_wait_ms": 2})["batching"] == \
+        "up to 16 images, waits ≤ 2 ms"
 
 
-def test_summary_shows_counts_percentiles_and_speedup():
+def test_summary_compares_like_with_like_and_says_what_succeeded_and_failed():
+    groups = {"alone": {"count": 3, "p50": 10.0, "p95": 12.0},
+              "loaded": {"count": 9, "p50": 40.0, "p95": 339.0, "batch_min": 2, "batch_max": 16},
+              "monolith": {"count": 2, "p50": 4000.0, "p95": 4400.0}}
     summary = {"service": {"count": 12, "errors": 1, "p50": 25.0, "p95": 40.0},
-               "monolith": {"count": 2, "errors": 0, "p50": 4000.0, "p95": 4400.0}, "speedup": 160.0}
-    text = text_of(summary_view(summary))
-    for expected in ("12", "1 failed", "25.0 ms", "40.0 ms", "4.00 s", "160× faster"):
-        assert expected in text
+               "monolith": {"count": 2, "errors": 0, "p50": 4000.0, "p95": 4400.0}, "groups": groups,
+               "speedup": 400.0, "speedup_loaded": 100.0}
+    text = text_of(summary_view(summary, {"runtime": "litert"}))
+    for expected in ("Service, alone", "10.0 ms", "Service, under load", "339 ms", "batch 2–16", "4.00 s",
+                     "400× faster", "under load: 100× faster", "monolith p50 ÷ service-alone p50",
+                     "request's succeeded" if False else "requests succeeded, 1 failed", "runtime: litert",
+                     "runtime: tensorflow", "batch size 1 and under 1 ms"):
+        assert expected in text, expected
+    assert "(1 failed)" not in text
+    assert "runtime: not reported" in text_of(summary_view(summary))
     assert "run the monolith once" in text_of(summary_view(
-        {"service": {"count": 1}, "monolith": {"count": 0}, "speedup": None}))
+        {"service": {"count": 1}, "monolith": {"count": 0}, "groups": {}, "speedup": None}))
 
 
 def test_monolith_result_lists_its_stages():

@@ -52,7 +52,12 @@ def test_summary_percentiles_and_speedup(tmp_path):
     summary = store.summary()
     assert summary[SERVICE] == {"count": 5, "errors": 1, "p50": 30.0, "p95": pytest.approx(48.0)}
     assert summary[MONOLITH]["count"] == 1 and summary[MONOLITH]["p50"] == 3000.0
-    assert summary["speedup"] == pytest.approx(100.0)
+    assert summary["speedup"] is None  # batch 3: none of these ran alone, so no like-with-like speedup yet
+    assert summary["speedup_loaded"] == pytest.approx(100.0)
+    alone = {**REPLY, "batch_size": 1, "timings_ms": {**REPLY["timings_ms"], "queue": 0.2}}
+    store.add(service_record("c", None, alone, 15.0))
+    summary = store.summary()
+    assert summary["groups"]["alone"]["count"] == 1 and summary["speedup"] == pytest.approx(200.0)
 
 
 def test_percentile_and_speedup_edge_cases():

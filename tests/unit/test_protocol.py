@@ -146,3 +146,14 @@ def test_every_op_has_one_entry_that_says_how_it_travels():
         assert request.op == name and (request.image is not None) == spec.carries_image
         assert ("top_k" in json.loads(frames[0])) == spec.carries_image
     assert protocol.OP_SPECS["ping"].answered_by_broker and not protocol.OP_SPECS["classify"].answered_by_broker
+
+
+def test_a_workers_runtime_reaches_the_brokers_info_and_only_as_a_short_name() -> None:
+    from model_backend.errors import BadRequest
+    from model_backend.protocol import parse_worker_ready
+
+    ready = parse_worker_ready(json.dumps({"capacity": 2, "runtime": "litert", "max_batch": 16}).encode())
+    assert ready.static_info()["runtime"] == "litert"
+    for bad in ("LiteRT<script>", "x" * 40, 3, ["litert"], ""):
+        with pytest.raises(BadRequest, match="runtime"):
+            parse_worker_ready(json.dumps({"capacity": 1, "runtime": bad}).encode())

@@ -4,11 +4,32 @@
     ./run.sh bench [same flags]
 
 A developer tool, outside the served packages (nothing in model_backend/ or
-dashboard/ imports it). In order, so that no measurement runs beside another
-TensorFlow runtime: the in-process limit (in a child process), the monolith,
-the service under load, the dashboard's HTTP API, memory, and 1 vs 2 workers
-behind the broker; then the targets (ratios from this same run), printed and
-written with the tables and a figure.
+dashboard/ imports it). It measures the targets of issue 9 ("What it must
+reach"), each a figure of this one run, printed as PASS / MISS (SKIP with the
+reason where a section could not run) in the console, the ``.md`` and the
+``.json``. In order, so that no measurement runs beside another model runtime:
+
+1. the limit, in a child process, on the backend's own model object
+   (``load_classifier`` with the backend's default settings, so LiteRT when the
+   cached conversion verifies): the in-process request, decode+preprocess of the
+   bench photo and of a 12 MP camera JPEG (:mod:`tools.camera_photo`), the
+   backend's forward pass against a plain LiteRT interpreter (interleaved), the
+   forward pass by threads x batch size, and the pipeline limit
+   (:data:`~tools.bench.stats.PIPELINE_LIMIT_DEFINITION`);
+2. the monolith (always TensorFlow, a fresh process per request);
+3. backend start to ready with the model cached (median of 3 starts);
+4. the service under load and the dashboard's HTTP API in front of it, and the
+   backend's memory after both loads;
+5. a second backend on ``--runtime tensorflow`` at c=1 and c=16, so that a
+   reader can tell "persistent process" (monolith vs TensorFlow service) from
+   "faster runtime" (TensorFlow vs LiteRT service);
+6. 1 vs 2 workers behind the broker.
+
+Every side is labelled with the runtime that served it (``[litert]``,
+``[tensorflow]``: the backend's ``info``, the monolith's JSON, a worker's log).
+Other processes' CPU share is recorded for each measurement, and a disturbed one
+is measured again (the quietest try is kept). A default run takes a few
+minutes; ``--quick`` about a minute; ``--from-json`` redraws an earlier run.
 
 One module per job:
 
@@ -17,6 +38,7 @@ One module per job:
 * :mod:`~tools.bench.load`: the load generator and its summaries;
 * :mod:`~tools.bench.meter`: how loud the machine was (others' CPU), memory;
 * :mod:`~tools.bench.limit` and :mod:`~tools.bench.sections`: the measurements;
+* :mod:`~tools.bench.decoders`: the decoder comparison (issue 9, item 3);
 * :mod:`~tools.bench.stats`, :mod:`~tools.bench.targets`, :mod:`~tools.bench.report`: the maths, the verdicts, the tables;
 * :mod:`~tools.bench.figures`: the figure, drawn with Plotly;
 * :mod:`~tools.bench.run`: the command line and the whole run.

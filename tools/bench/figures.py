@@ -1,9 +1,11 @@
 """The bench's figure, drawn with Plotly: latency and images/s against concurrency, from a results dict alone.
 
-Left: p50 (solid) and p95 (dashed) latency of the service and the HTTP API on a
-log axis, with the in-process request as a dashed line. Right: images/s, with
-the pipeline limit as a dashed line. The title's second line compares the
-monolith with the service.
+Left: p50 (solid) and p95 (dashed) latency of the service, the service on the
+TensorFlow runtime and the HTTP API on a log axis, with the in-process request
+as a dashed line. Right: images/s, with the pipeline limit as a dashed line.
+Every series is labelled with the runtime that served it (``[litert]``,
+``[tensorflow]``). The title's second line compares the monolith (TensorFlow,
+a fresh process per request) with both services.
 
 A PNG needs a Plotly static-image engine: kaleido (1.x, in the ``test`` extra)
 driving a Chrome it finds on the machine (Debian's ``/usr/bin/chromium`` here;
@@ -25,8 +27,8 @@ from .stats import run_at
 log = logging.getLogger("tools.bench")
 
 PLOT_SIZE = (1100, 480)
-COLORS = {"service": "rgb(31,119,180)", "http": "rgb(255,127,14)", "limit": "rgb(214,39,40)"}
-SERIES = (("service", "service"), ("http", "HTTP API"))
+COLORS = {"service": "rgb(31,119,180)", "service_tf": "rgb(44,160,44)", "http": "rgb(255,127,14)", "limit": "rgb(214,39,40)"}
+SERIES = (("service", "service"), ("service_tf", "service"), ("http", "HTTP API"))
 FIGURE_FORMATS = ("auto", "png", "html")
 X_TITLE = "concurrency (requests in flight)"
 
@@ -35,16 +37,24 @@ class FigureExportError(RuntimeError):
     """The PNG could not be drawn (no kaleido, no Chrome, or the browser failed); the message says which."""
 
 
+def runtime_tag(results: dict, section: str) -> str:
+    """``[litert]``: the runtime that served a section, as the figure and the tables write it."""
+    return f"[{(results.get(section) or {}).get('runtime') or '?'}]"
+
+
 def monolith_caption(results: dict) -> str:
-    """``monolith (fresh process per request): 5.63 s per image = 226x the service p50 at c=1``, or why it is missing."""
+    """``monolith [tensorflow], fresh process per request: 5.63 s per image = 1100x the service [litert] p50 at c=1,
+    230x the service [tensorflow]``, or why it is missing."""
     monolith = results.get("monolith") or {}
-    service1 = run_at(results.get("service"), 1)
     if monolith.get("median_wall_ms") is None:
         return "monolith: " + (f"skipped ({monolith['skipped']})" if monolith.get("skipped") else "not measured")
-    text = f"monolith (fresh process per request): {monolith['median_wall_ms'] / 1000:.2f} s per image"
-    if service1 and service1.get("p50_ms"):
-        text += f" = {monolith['median_wall_ms'] / service1['p50_ms']:.0f}x the service p50 at c=1"
-    return text
+    text = f"monolith {runtime_tag(results, 'monolith')}, fresh process per request: {monolith['median_wall_ms'] / 1000:.2f} s per image"
+    ratios = []
+    for section in ("service", "service_tf"):
+        run = run_at(results.get(section), 1)
+        if run and run.get("p50_ms"):
+            ratios.append(f"{monolith['median_wall_ms'] / run['p50_ms']:.0f}x the service {runtime_tag(results, section)}")
+    return text + (" = " + ", ".join(ratios) + " p50 at c=1" if ratios else "")
 
 
 def bench_figure(results: dict):
@@ -59,8 +69,8 @@ def bench_figure(results: dict):
 
     figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                            subplot_titles=("Latency vs concurrency (log scale)", "Throughput vs concurrency"))
-    for name, label in SERIES:
-        color = COLORS[name]
+    for name, base in SERIES:
+        color, label = COLORS[name], f"{base} {runtime_tag(results, name)}"
         for key, dash, suffix in (("p50_ms", "solid", " p50"), ("p95_ms", "dash", " p95")):
             points = [r for r in runs[name] if r.get(key) is not None]
             if points:
@@ -74,7 +84,7 @@ def bench_figure(results: dict):
                 x=[str(r["concurrency"]) for r in points], y=[r["images_per_s"] for r in points], name=label,
                 mode="lines+markers", line={"color": color, "width": 3}, legend="legend2"), row=1, col=2)
     if request_ms:
-        _reference_line(figure, f"in-process request {request_ms:.1f} ms", request_ms, levels, col=1, legend="legend")
+        _reference_line(figure, f"in-process request {runtime_tag(results, 'limit')} {request_ms:.1f} ms", request_ms, levels, col=1, legend="legend")
     if limit_ips:
         _reference_line(figure, f"pipeline limit {limit_ips:.1f} images/s", limit_ips, levels, col=2, legend="legend2")
 

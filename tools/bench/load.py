@@ -132,7 +132,7 @@ def zmq_senders(client, photo: bytes) -> SenderFactory:
     return lambda: ((lambda: client.classify(photo)), (lambda: None))
 
 
-def http_senders(url: str, photo: bytes, filename: str = "chelsea.jpg") -> SenderFactory:
+def http_senders(url: str, photo: bytes, filename: str = "chelsea.jpg", content_type: str = "image/jpeg") -> SenderFactory:
     """One keep-alive ``http.client`` connection per thread, a multipart field ``image``.
 
     Each request gets a fresh multipart boundary, as browsers and HTTP libraries send.
@@ -152,7 +152,7 @@ def http_senders(url: str, photo: bytes, filename: str = "chelsea.jpg") -> Sende
             boundary = uuid.uuid4().hex
             head = (
                 f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{filename}\"\r\n"
-                "Content-Type: image/jpeg\r\n\r\n"
+                f"Content-Type: {content_type}\r\n\r\n"
             ).encode()
             body = head + photo + f"\r\n--{boundary}--\r\n".encode()
             try:

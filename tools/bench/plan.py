@@ -14,10 +14,13 @@ from tools.processes import ROOT
 
 SERVICE_CONCURRENCY = (1, 4, 16, 32)
 HTTP_CONCURRENCY = (1, 16)
+#: the second backend, on the TensorFlow runtime (persistent process vs faster runtime)
+TF_SERVICE_CONCURRENCY = (1, 16)
 WORKERS_CONCURRENCY = 16
-BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+#: the forward-pass table of the limit: batch sizes, each at 1 thread and at all cores
+BATCH_SIZES = (1, 2, 4, 8, 16)
 JPEG_QUALITY = 90
-BIG_PHOTO_SIZE = (4000, 3000)
+CAMERA_PHOTO_SIZE = (4000, 3000)
 REQUEST_TIMEOUT_MS = 60_000
 #: above this share of the machine used by other processes, a measurement is flagged as disturbed
 NOISY_PCT = 10.0
@@ -38,8 +41,13 @@ class Plan:
     requests_c1: int
     requests_concurrent: int
     limit_runs: int
-    forward_images: int
+    #: rounds of the forward table; each round times every (threads, batch) cell on about 8 images, in a rotated order
+    forward_rounds: int
+    #: interleaved (backend forward, plain interpreter) pairs at batch 1
+    forward_pairs: int
     monolith_runs: int
+    #: timed backend starts with a cached model, after the first start (which fills the cache)
+    start_runs: int
     warmup_requests: int
     #: tries per measurement when other processes disturbed it (the quietest try is kept)
     attempts: int = 1
@@ -57,9 +65,11 @@ def make_plan(quick: bool, requests: int | None = None) -> Plan:
         quick=quick,
         requests_c1=base,
         requests_concurrent=2 * base,
-        limit_runs=12 if quick else 50,
-        forward_images=8 if quick else 64,
+        limit_runs=12 if quick else 100,
+        forward_rounds=2 if quick else 12,
+        forward_pairs=30 if quick else 300,
         monolith_runs=1 if quick else 3,
+        start_runs=1 if quick else 3,
         warmup_requests=8 if quick else 32,
         attempts=1 if quick else 2,
     )
@@ -95,8 +105,21 @@ def photo_jpeg() -> bytes:
     return _jpeg(_chelsea())
 
 
-def big_photo_jpeg(size: tuple[int, int] = BIG_PHOTO_SIZE) -> bytes:
-    """A 12-megapixel JPEG: chelsea upscaled to 4000x3000, quality 90."""
-    from PIL import Image
+def photo_png() -> bytes:
+    """The chelsea PNG that scikit-image ships (451x300, about 240 KB): issue 9's absolute aims are for it over HTTP."""
+    _chelsea()  # the same clear error where scikit-image is missing
+    from skimage import data
 
-    return _jpeg(_chelsea().resize(size, Image.Resampling.BICUBIC))
+    path = Path(data.__file__).with_name("chelsea.png")
+    if path.is_file():
+        return path.read_bytes()
+    buffer = io.BytesIO()
+    _chelsea().save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def camera_photo_jpeg(size: tuple[int, int] = CAMERA_PHOTO_SIZE) -> bytes:
+    """A 12-megapixel camera-like JPEG (:func:`tools.camera_photo.camera_jpeg`: a real encoder, 3-5 MB, not an upscale)."""
+    from tools.camera_photo import camera_jpeg
+
+    return camera_jpeg(size)

@@ -8,14 +8,19 @@ turns a results dict (built by :mod:`tools.bench.run`) and its
 The results dict (also the JSON file) looks like::
 
     {"model": ..., "weights": ..., "timing_only": bool, "quick": bool,
-     "limit": {"request_p50_ms", "decode_preprocess_ms", "decode_preprocess_12mp_ms",
-               "forward_per_image_ms": {"1": .., "2": ..}, "best_batch", "pipeline_limit_ips", ...},
-     "service": {"runs": [{"concurrency", "p50_ms", "p95_ms", "p99_ms", "images_per_s", "mean_batch_size", ...}],
-                 "rss_mb": ..},
-     "http": {"runs": [...], "rss_mb": ..} or {"skipped": reason},
-     "monolith": {"median_wall_ms", "stages_ms": {...}} or {"skipped": reason},
-     "workers": {...} or {"skipped": reason},
-     "targets": [...]}
+     "limit": {"runtime", "runtime_reason", "cores", "request_p50_ms", "decode_preprocess_ms",
+               "camera_decode": {"p50_ms", "bytes"} or {"skipped"},
+               "forward_vs_plain": {"backend_ms", "plain_ms", "ratio", "pairs"} or {"skipped"},
+               "forward_table": [{"threads", "batch", "ms_per_image"}], "best_forward": {...},
+               "pipeline_limit_ips", "pipeline_limit_definition", ...},
+     "monolith": {"runtime": "tensorflow", "median_wall_ms", "stages_ms": {...}} or {"skipped": reason},
+     "startup": {"runtime", "first_start_s", "starts_s": [...], "median_s"},
+     "service": {"runtime", "runtime_reason", "runs": [{"concurrency", "p50_ms", "p95_ms", "p99_ms", "images_per_s",
+                 "mean_batch_size", ...}], "rss_mb", "rss_after_http_mb"},
+     "http": {"runtime", "runs": [...], "rss_mb"} or {"skipped": reason},
+     "service_tf": {"runtime": "tensorflow", "runs": [...], "rss_mb"} or {"skipped": reason},
+     "workers": {"runs": [{"workers", "intra_op_threads", "runtime", ...}]} or {"skipped": reason},
+     "targets": [{"name", "target", "measured", "status", "detail", "extra"}]}
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Sequence
 
 from model_backend.protocol import STAGES
 
+from .plan import NOISY_PCT
 from .targets import Target
 
 
@@ -62,51 +68,94 @@ def model_label(results: dict) -> str:
     return label
 
 
-LOAD_HEADERS = ("path", "concurrency", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "images/s", "mean batch", "others' CPU %")
+LOAD_HEADERS = ("path [runtime]", "concurrency", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "images/s", "mean batch",
+                "others' CPU %")
+#: the load runs, in the order they are shown: (section, its list of runs, name); the runtime is added from the results
+LOAD_SECTIONS = (("service", "runs", "service (ZeroMQ)"), ("service_tf", "runs", "service (ZeroMQ)"), ("http", "runs", "HTTP API"),
+                 ("http", "png_runs", "HTTP API, chelsea PNG"))
+
+
+def section_label(results: dict, section: str, label: str) -> str:
+    """``service (ZeroMQ) [litert]``: a load section's name with the runtime that served it."""
+    return f"{label} [{(results.get(section) or {}).get('runtime') or '?'}]"
 
 
 def load_rows(results: dict) -> list[list[object]]:
     rows = []
-    for section, label in (("service", "service (ZeroMQ)"), ("http", "HTTP API")):
-        for run in (results.get(section) or {}).get("runs", []):
+    for section, key, label in LOAD_SECTIONS:
+        for run in (results.get(section) or {}).get(key, []):
             rows.append([
-                label, run["concurrency"], run["requests"], run["errors"], run.get("p50_ms"), run.get("p95_ms"),
-                run.get("p99_ms"), run.get("images_per_s"), run.get("mean_batch_size"), run.get("others_cpu_pct"),
+                section_label(results, section, label), run["concurrency"], run["requests"], run["errors"], run.get("p50_ms"),
+                run.get("p95_ms"), run.get("p99_ms"), run.get("images_per_s"), run.get("mean_batch_size"), run.get("others_cpu_pct"),
             ])
     return rows
 
 
-STAGE_HEADERS = ("path", "concurrency", *("backend total" if stage == "total" else stage for stage in STAGES), "outside backend",
-                 "web tier", "CPU ms/req: backend", "dashboard", "load generator")
+STAGE_HEADERS = ("path [runtime]", "concurrency", *("backend total" if stage == "total" else stage for stage in STAGES),
+                 "outside backend", "web tier", "CPU ms/req: backend", "dashboard", "load generator")
 
 
 def stage_rows(results: dict) -> list[list[object]]:
     """Where the time goes: medians of the backend's own stage timings, and what lies outside them (ms)."""
     rows = []
-    for section, label in (("service", "service (ZeroMQ)"), ("http", "HTTP API")):
-        for run in (results.get(section) or {}).get("runs", []):
+    for section, key, label in LOAD_SECTIONS:
+        for run in (results.get(section) or {}).get(key, []):
             stages = run.get("backend_stages_ms") or {}
             cpu = run.get("cpu_ms_per_request") or {}
-            rows.append([label, run["concurrency"], *(stages.get(s) for s in STAGES), run.get("outside_backend_ms"), run.get("web_tier_ms"),
-                         cpu.get("backend"), cpu.get("dashboard"), cpu.get("bench")])
+            rows.append([section_label(results, section, label), run["concurrency"], *(stages.get(s) for s in STAGES),
+                         run.get("outside_backend_ms"), run.get("web_tier_ms"), cpu.get("backend"), cpu.get("dashboard"), cpu.get("bench")])
     return rows
+
+
+def _ms(value: object, suffix: str = " ms") -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{value:.2f}{suffix}"
 
 
 def limit_rows(results: dict) -> list[list[object]]:
     limit = results.get("limit") or {}
     if not limit:
         return []
-    forward = limit.get("forward_per_image_ms", {})
-    per_batch = ", ".join(f"{b}: {float(ms):.2f}" for b, ms in forward.items())
-    return [
-        ["in-process request p50 (decode + preprocess + forward @1)", f"{limit['request_p50_ms']:.2f} ms"],
-        ["decode + preprocess p50 (photo)", f"{limit['decode_preprocess_ms']:.2f} ms"],
-        ["decode + preprocess p50 (12-MP JPEG)", f"{limit['decode_preprocess_12mp_ms']:.2f} ms"],
-        ["forward @1", f"{limit['forward_batch1_ms']:.2f} ms"],
-        ["forward per image by batch size (ms)", per_batch],
-        [f"best batch {limit['best_batch']}", f"{limit['best_forward_per_image_ms']:.2f} ms per image"],
-        ["pipeline limit", f"{limit['pipeline_limit_ips']:.1f} images/s"],
-    ] + ([["other processes' CPU meanwhile", f"{limit['others_cpu_pct']:.0f}% of the machine"]] if "others_cpu_pct" in limit else [])
+    runtime = limit.get("runtime") or "?"
+    camera, versus, best = limit.get("camera_decode") or {}, limit.get("forward_vs_plain") or {}, limit.get("best_forward") or {}
+    rows = [
+        ["backend model (load_classifier, backend defaults)", f"{runtime}: {limit.get('runtime_reason', '')}"],
+        [f"in-process request p50 [{runtime}] (decode + preprocess + forward @1)", _ms(limit.get("request_p50_ms"))],
+        ["decode + preprocess p50 (photo)", _ms(limit.get("decode_preprocess_ms"))],
+        ["decode + preprocess p50 (12 MP camera JPEG)",
+         f"skipped: {camera['skipped']}" if camera.get("skipped") else _ms(camera.get("p50_ms"))],
+        [f"forward @1, backend model [{runtime}]", _ms(limit.get("forward_batch1_ms"))],
+        ["forward @1, plain LiteRT interpreter (all cores, interleaved with the backend's)",
+         f"skipped: {versus['skipped']}" if versus.get("skipped") else f"{_ms(versus.get('plain_ms'))} (backend/plain {versus.get('ratio', 0):.3f})"],
+    ]
+    if best:
+        rows.append(["best forward (fewest core-ms per image)",
+                     f"{best['threads']} thread(s), batch {best['batch']}: {best['ms_per_image']:.2f} ms per image = "
+                     f"{best.get('core_ms_per_image', best['ms_per_image'] * best['threads']):.2f} core-ms"])
+    rows.append([f"pipeline limit ({limit.get('cores', '?')} cores)", f"{limit['pipeline_limit_ips']:.1f} images/s"
+                 if limit.get("pipeline_limit_ips") else "-"])
+    if "others_cpu_pct" in limit:
+        rows.append(["other processes' CPU meanwhile", f"{limit['others_cpu_pct']:.0f}% of the machine"])
+    return rows
+
+
+def forward_title(results: dict) -> str:
+    """What the forward table timed: plain LiteRT interpreters on the backend's flatbuffer, or the TensorFlow model itself."""
+    runtime = (results.get("limit") or {}).get("runtime") or "?"
+    engine = ("plain LiteRT interpreters on the backend's flatbuffer" if runtime == "litert"
+              else f"the backend's model on {runtime}, all cores only")
+    return f"Forward pass, wall ms per image by threads and batch size ({engine}):"
+
+
+def forward_table_rows(results: dict) -> tuple[list[str], list[list[object]]]:
+    """Forward wall ms per image, one row per thread count, one column per batch size."""
+    table = (results.get("limit") or {}).get("forward_table") or []
+    batches = sorted({row["batch"] for row in table})
+    headers = ["threads \\ batch", *(str(b) for b in batches)]
+    rows = []
+    for threads in sorted({row["threads"] for row in table}):
+        cells = {row["batch"]: row["ms_per_image"] for row in table if row["threads"] == threads}
+        rows.append([threads, *(cells.get(b) for b in batches)])
+    return headers, rows
 
 
 def other_rows(results: dict) -> list[list[object]]:
@@ -117,16 +166,31 @@ def other_rows(results: dict) -> list[list[object]]:
     elif monolith:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in monolith.get("stages_ms", {}).items())
         noise = f"; others' CPU {monolith['others_cpu_pct']:.0f}%" if "others_cpu_pct" in monolith else ""
-        rows.append([f"monolith per request (median of {monolith['runs']})", f"{monolith['median_wall_ms']:.0f} ms ({stages} ms{noise})"])
-    for section, label in (("service", "backend"), ("http", "dashboard")):
+        rows.append([f"monolith [{monolith.get('runtime') or '?'}] per request (fresh process, median of {monolith['runs']})",
+                     f"{monolith['median_wall_ms']:.0f} ms ({stages} ms{noise})"])
+    startup = results.get("startup") or {}
+    if startup.get("starts_s"):
+        rows.append([f"backend [{startup.get('runtime') or '?'}] start to ready (spawn to ready line)",
+                     f"first {startup['first_start_s']:.2f} s, then {', '.join(f'{s:.2f}' for s in startup['starts_s'])} s "
+                     f"(median {startup['median_s']:.2f} s)"])
+    for section, label in (("service", "backend"), ("service_tf", "backend"), ("http", "dashboard")):
         data = results.get(section) or {}
         if data.get("rss_mb") is not None:
-            rows.append([f"{label} RSS after load", f"{data['rss_mb']:.0f} MiB"])
-    if (results.get("http") or {}).get("skipped"):
-        rows.append(["HTTP API", f"skipped: {results['http']['skipped']}"])
+            runtime = f" (serving {data.get('runtime', '?')})" if section != "http" else ""
+            after_http = f"; {data['rss_after_http_mb']:.0f} MiB after the HTTP API load" if data.get("rss_after_http_mb") else ""
+            rows.append([f"{label}{runtime} RSS after its load", f"{data['rss_mb']:.0f} MiB{after_http}"])
+    for section in ("service", "service_tf"):
+        data = results.get(section) or {}
+        if data.get("execution"):
+            rows.append([f"service [{data.get('runtime', '?')}] execution (backend's info)",
+                         f"{data['execution']}: {data.get('execution_reason', '')}"])
+    for section, label in (("http", "HTTP API"), ("service_tf", "service [tensorflow]")):
+        if (results.get(section) or {}).get("skipped"):
+            rows.append([label, f"skipped: {results[section]['skipped']}"])
     workers = results.get("workers") or {}
     for run in workers.get("runs", []):
-        rows.append([f"{run['workers']} worker(s) x {run['intra_op_threads']} intra-op threads behind the broker @c16",
+        execution = f", {run['execution']}" if run.get("execution") else ""
+        rows.append([f"{run['workers']} worker(s) [{run.get('runtime', '?')}{execution}] x {run['intra_op_threads']} threads behind the broker @c16",
                      f"{run['images_per_s']:.1f} images/s, p50 {run['p50_ms']:.1f} ms, mean batch {run.get('mean_batch_size', 0):.1f}"
                      + (f"; others' CPU {run['others_cpu_pct']:.0f}%" if "others_cpu_pct" in run else "")])
     if workers.get("skipped"):
@@ -134,11 +198,43 @@ def other_rows(results: dict) -> list[list[object]]:
     return rows
 
 
+EXTRA_ROWS = "the HTTP API's tail, issue 9's absolute aims for the chelsea PNG, persistent process vs faster runtime"
 TARGET_HEADERS = ("target", "threshold", "measured", "result", "detail")
 
 
-def target_rows(targets: Sequence[Target]) -> list[list[object]]:
-    return [[t.name, t.target, t.measured_text(), t.status, t.detail] for t in targets]
+def target_rows(targets: Sequence[Target], extra: bool = False) -> list[list[object]]:
+    """The issue's targets (``extra=False``) or the rows only reported (``extra=True``)."""
+    return [[t.name, t.target, t.measured_text(), t.status, t.detail] for t in targets if t.extra == extra]
+
+
+def disturbed(results: dict, threshold_pct: float = NOISY_PCT) -> list[str]:
+    """``the limit (86%)``, ``service [litert] c=16 (82%)``: the measurements other processes disturbed, with their CPU share."""
+    found = []
+    for section, label in (("limit", "the limit"), ("monolith", "the monolith"), ("startup", "backend starts")):
+        pct = (results.get(section) or {}).get("others_cpu_pct")
+        if pct is not None and pct > threshold_pct:
+            found.append(f"{label} ({pct:.0f}%)")
+    for section, key, label in LOAD_SECTIONS:
+        for run in (results.get(section) or {}).get(key, []):
+            if (run.get("others_cpu_pct") or 0) > threshold_pct:
+                found.append(f"{section_label(results, section, label)} c={run['concurrency']} ({run['others_cpu_pct']:.0f}%)")
+    for run in (results.get("workers") or {}).get("runs", []):
+        if (run.get("others_cpu_pct") or 0) > threshold_pct:
+            found.append(f"{run['workers']} worker(s) ({run['others_cpu_pct']:.0f}%)")
+    return found
+
+
+def disturbance_note(results: dict) -> list[str]:
+    """A warning line above the targets when other processes took a noticeable share of the machine during some measurement."""
+    found = disturbed(results)
+    if not found:
+        return []
+    return [f"Disturbed: other processes used more than {NOISY_PCT:g}% of the machine's CPU during "
+            + ", ".join(found) + "; those figures (and the verdicts built on them) are not this machine's best."]
+
+
+def definition(results: dict) -> str:
+    return (results.get("limit") or {}).get("pipeline_limit_definition") or ""
 
 
 def console_report(results: dict, targets: Sequence[Target]) -> str:
@@ -146,13 +242,20 @@ def console_report(results: dict, targets: Sequence[Target]) -> str:
     parts = [f"warmserve bench: {model_label(results)}{' (quick)' if results.get('quick') else ''}"]
     if results.get("limit"):
         parts += ["", "The limit (in-process, same photo):", text_table(("what", "value"), limit_rows(results))]
+        headers, rows = forward_table_rows(results)
+        if rows:
+            parts += ["", forward_title(results), text_table(headers, rows)]
+        if definition(results):
+            parts += [definition(results)]
     parts += ["", "Under load:", text_table(LOAD_HEADERS, load_rows(results))]
     if any(any(v is not None for v in row[2:]) for row in stage_rows(results)):
         parts += ["", "Where the time goes (medians, ms):", text_table(STAGE_HEADERS, stage_rows(results))]
     others = other_rows(results)
     if others:
         parts += ["", text_table(("what", "value"), others)]
-    parts += ["", "Targets (ratios from this run):", text_table(TARGET_HEADERS, target_rows(targets))]
+    parts += ["", "Targets (issue 9; each from this run):", *disturbance_note(results), text_table(TARGET_HEADERS, target_rows(targets))]
+    if target_rows(targets, extra=True):
+        parts += ["", f"Also reported (not targets: {EXTRA_ROWS}):", text_table(TARGET_HEADERS, target_rows(targets, extra=True))]
     return "\n".join(parts)
 
 
@@ -164,12 +267,24 @@ def markdown_report(results: dict, targets: Sequence[Target]) -> str:
         "",
         f"One run of `{results.get('command', 'python -m tools.bench')}` on {machine.get('cpus', '?')} CPU cores "
         f"({machine.get('platform', '')}), load average before/after {machine.get('loadavg_before', '?')} / "
-        f"{machine.get('loadavg_after', '?')}; photo: {results.get('photo', {}).get('description', '?')}.",
+        f"{machine.get('loadavg_after', '?')}; photo: {results.get('photo', {}).get('description', '?')}"
+        + (f"; {results['duration_s']:.0f} s." if results.get("duration_s") else "."),
     ]
     if results.get("timing_only"):
         lines += ["", "**Random weights: timing only; the predictions of this run are meaningless.**"]
+    lines += ["", "Targets (issue 9; each from this run; [runtime] = the runtime that served that side):", ""]
+    lines += [f"**{line}**" for line in disturbance_note(results)] + ([""] if disturbance_note(results) else [])
+    lines += [markdown_table(TARGET_HEADERS, target_rows(targets))]
+    if target_rows(targets, extra=True):
+        lines += ["", f"Also reported (not targets: {EXTRA_ROWS}):", "",
+                  markdown_table(TARGET_HEADERS, target_rows(targets, extra=True))]
     if results.get("limit"):
         lines += ["", "The limit (in-process, same photo):", "", markdown_table(("what", "value"), limit_rows(results))]
+        headers, rows = forward_table_rows(results)
+        if rows:
+            lines += ["", forward_title(results), "", markdown_table(headers, rows)]
+        if definition(results):
+            lines += ["", definition(results) + "."]
     lines += ["", "Under load:", "", markdown_table(LOAD_HEADERS, load_rows(results))]
     if any(any(v is not None for v in row[2:]) for row in stage_rows(results)):
         lines += ["", "Where the time goes (medians, ms; *outside backend* = client latency - backend total, "
@@ -179,6 +294,5 @@ def markdown_report(results: dict, targets: Sequence[Target]) -> str:
     others = other_rows(results)
     if others:
         lines += ["", markdown_table(("what", "value"), others)]
-    lines += ["", "Targets (each a ratio from this run):", "", markdown_table(TARGET_HEADERS, target_rows(targets)), ""]
+    lines.append("")
     return "\n".join(lines)
-

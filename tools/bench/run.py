@@ -2,7 +2,7 @@
 
     python -m tools.bench [--model efficientnet-lite0|resnet50] [--weights random] [--quick]
                           [--out DIR | --update-results] [--requests N] [--skip-monolith] [--skip-http]
-                          [--skip-workers] [--figure auto|png|html] [--from-json RESULTS.json]
+                          [--skip-tf-service] [--skip-workers] [--figure auto|png|html] [--from-json RESULTS.json]
 
 A plain run writes ``bench-<model>.json``, ``.md`` and the figure (``.png``, or
 ``.html`` where no PNG engine runs) into ``results/local/``, which git ignores,
@@ -33,9 +33,10 @@ from . import report
 from .figures import FIGURE_FORMATS, write_figure
 from .limit import limit_main
 from .meter import loadavg, memory_mb, quietest
-from .plan import JPEG_QUALITY, LOCAL_RESULTS_DIR, RESULTS_DIR, BenchError, Plan, make_plan, output_stem, photo_jpeg
+from .plan import (JPEG_QUALITY, LOCAL_RESULTS_DIR, RESULTS_DIR, TF_SERVICE_CONCURRENCY, BenchError, Plan, make_plan, output_stem,
+                   photo_jpeg)
 from .processes import running
-from .sections import bench_http, bench_limit, bench_monolith, bench_service, bench_workers
+from .sections import bench_http, bench_limit, bench_monolith, bench_service, bench_startup, bench_workers
 from .targets import Target, evaluate_targets, targets_as_dicts
 
 log = logging.getLogger("tools.bench")
@@ -53,7 +54,7 @@ def run_header(args: argparse.Namespace, plan: Plan, photo: bytes) -> dict:
 
     width, height = Image.open(io.BytesIO(photo)).size
     return {
-        "schema": 1,
+        "schema": 2,
         "command": " ".join(["python -m tools.bench", *sys.argv[1:]]),
         "model": args.model,
         "weights": args.weights or "default (pretrained)",
@@ -85,14 +86,24 @@ def run_bench(args: argparse.Namespace, out_dir: Path) -> dict:
         photo_path = work_dir / "chelsea-q90.jpg"
         photo_path.write_bytes(photo)
         results["limit"] = quietest("the limit", lambda: bench_limit(model_args, plan.quick, log_dir), plan.attempts)
-        log.info("Limit: request p50 %.2f ms, pipeline limit %.1f images/s (best batch %d)",
-                 results["limit"]["request_p50_ms"], results["limit"]["pipeline_limit_ips"], results["limit"]["best_batch"])
+        limit = results["limit"]
+        log.info("Limit [%s]: request p50 %.2f ms, pipeline limit %.1f images/s (best: %d thread(s), batch %d)",
+                 limit["runtime"], limit["request_p50_ms"], limit["pipeline_limit_ips"], limit["best_forward"]["threads"],
+                 limit["best_forward"]["batch"])
         results["monolith"] = {"skipped": "--skip-monolith"} if args.skip_monolith else bench_monolith(model_args, photo_path, plan.monolith_runs)
+        results["startup"] = bench_startup(model_args, plan.start_runs, log_dir, plan.attempts)
         with running("backend", backend_args(model_args, "--bind", "tcp://127.0.0.1:*"), log_dir) as backend:
             address = backend.wait_for(BACKEND_READY).group(1)
             results["service"] = bench_service(address, photo, plan, backend)
             results["http"] = {"skipped": "--skip-http"} if args.skip_http else bench_http(backend, address, photo, plan, log_dir, work_dir, args.dashboard_threads)
+            results["http"].setdefault("runtime", results["service"]["runtime"])
             results["service"]["rss_after_http_mb"] = memory_mb(backend.pid)["rss_mb"]
+        if args.skip_tf_service:
+            results["service_tf"] = {"skipped": "--skip-tf-service"}
+        else:
+            with running("backend-tensorflow", backend_args(model_args, "--bind", "tcp://127.0.0.1:*", "--runtime", "tensorflow"), log_dir) as backend:
+                address = backend.wait_for(BACKEND_READY).group(1)
+                results["service_tf"] = bench_service(address, photo, plan, backend, TF_SERVICE_CONCURRENCY)
     results["workers"] = bench_workers(model_args, photo, plan, log_dir) if not args.skip_workers else {"skipped": "--skip-workers"}
     results["machine"]["loadavg_after"] = loadavg()
     results["duration_s"] = round(time.perf_counter() - started, 1)
@@ -130,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-monolith", action="store_true", help="do not run the monolith")
     parser.add_argument("--skip-http", action="store_true", help="do not start the dashboard / measure the HTTP API")
     parser.add_argument("--dashboard-threads", type=int, help="waitress threads for the dashboard (default: the dashboard's own default)")
+    parser.add_argument("--skip-tf-service", action="store_true", help="do not measure a second backend on --runtime tensorflow")
     parser.add_argument("--skip-workers", action="store_true", help="do not compare 1 vs 2 workers behind the broker at c=16")
     parser.add_argument("--figure", choices=FIGURE_FORMATS, default="auto",
                         help="png (needs kaleido and a Chrome), html (self-contained), auto (default: png, else html)")

@@ -4,12 +4,17 @@
    (``python -m tools.bench --limit-only --json``, see :mod:`tools.bench.limit`)
    that exits before anything else starts.
 2. :func:`bench_monolith`: fresh ``python -m model_backend.monolith IMG --json``
-   processes, timed around the subprocess, with their own stage split.
-3. :func:`bench_service`: the photo sent through one shared BackendClient by
-   1, 4, 16 and 32 threads, and the backend's resident memory after.
-4. :func:`bench_http`: the dashboard's ``POST /api/v1/classify`` at 1 and 16
-   threads, and the dashboard's memory; skipped with a reason if it cannot start.
-5. :func:`bench_workers`: 1 worker vs 2 workers behind the broker (threads split
+   processes (always TensorFlow), timed around the subprocess, with their own stage split.
+3. :func:`bench_startup`: backend starts, spawn to the ``Backend ready on`` line;
+   the first fills the model cache, the next ones are timed with it cached.
+4. :func:`bench_service`: the photo sent through one shared BackendClient by
+   1, 4, 16 and 32 threads, the runtime the backend's ``info`` reports, and its
+   resident memory after; run again on a second backend with ``--runtime tensorflow``.
+5. :func:`bench_http`: the dashboard's ``POST /api/v1/classify`` at 1 and 16
+   threads, with the bench photo and again with the 220 KB chelsea PNG (the
+   issue's absolute aims), and the dashboard's memory; skipped with a reason if
+   it cannot start.
+6. :func:`bench_workers`: 1 worker vs 2 workers behind the broker (threads split
    between them) at concurrency 16.
 """
 
@@ -19,16 +24,17 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools.processes import BROKER_READY, DASHBOARD_READY, Child, ProcessError, backend_args, tail
+from tools.processes import BACKEND_READY, BROKER_READY, DASHBOARD_READY, Child, ProcessError, backend_args, tail
 
 from .load import http_senders, log_run, measure_levels, measure_load, warm_up, zmq_senders
 from .meter import CpuMeter, disturbance, memory_mb, quietest
-from .plan import HTTP_CONCURRENCY, SERVICE_CONCURRENCY, WORKERS_CONCURRENCY, BenchError, Plan
+from .plan import HTTP_CONCURRENCY, SERVICE_CONCURRENCY, WORKERS_CONCURRENCY, BenchError, Plan, photo_png
 from .processes import client, run_json, running, wait_for_health, wait_for_workers
 from .stats import median_stages
 
@@ -61,7 +67,7 @@ def bench_limit(model_args: Sequence[str], quick: bool, log_dir: Path) -> dict:
 
 def bench_monolith(model_args: Sequence[str], image_path: Path, runs: int) -> dict:
     """``runs`` fresh monolith processes, timed around the subprocess; median wall time and median stages."""
-    walls, stages, top1 = [], [], None
+    walls, stages, top1, runtime = [], [], None, "?"
     meter = CpuMeter()
     for index in range(runs):
         started = time.perf_counter()
@@ -71,9 +77,11 @@ def bench_monolith(model_args: Sequence[str], image_path: Path, runs: int) -> di
         walls.append(wall_ms)
         stages.append(data["timings_ms"])
         top1 = (data.get("predictions") or [{}])[0]
+        runtime = data.get("runtime") or "?"
         log.info("monolith run %d/%d: %.0f ms (%s)", index + 1, runs, wall_ms, data["timings_ms"])
     return {
         "runs": runs,
+        "runtime": runtime,
         "wall_ms": [round(w, 1) for w in walls],
         "median_wall_ms": round(statistics.median(walls), 1),
         "stages_ms": median_stages(stages, MONOLITH_STAGES),
@@ -82,15 +90,75 @@ def bench_monolith(model_args: Sequence[str], image_path: Path, runs: int) -> di
     }
 
 
-# -- 3. the service and 4. the HTTP API -----------------------------------------------------------
+# -- 3. backend start-up ------------------------------------------------------------------------
 
 
-def bench_service(address: str, photo: bytes, plan: Plan, backend: Child) -> dict:
+def time_start(name: str, model_args: Sequence[str], log_dir: Path) -> tuple[float, dict]:
+    """Seconds from spawning a backend to its ``Backend ready on`` line, and the runtime its ``info`` reports."""
+    started = time.perf_counter()
+    with running(name, backend_args(model_args, "--bind", "tcp://127.0.0.1:*"), log_dir) as backend:
+        address = backend.wait_for(BACKEND_READY, poll_s=0.01).group(1)
+        elapsed = time.perf_counter() - started
+        with client(address) as bench_client:
+            runtime = runtime_of(bench_client.info())
+    log.info("%s: ready in %.2f s on %s", name, elapsed, runtime["runtime"])
+    return elapsed, runtime
+
+
+def bench_startup(model_args: Sequence[str], runs: int, log_dir: Path, attempts: int = 1) -> dict:
+    """A first start (which converts and caches the model if it is not cached yet), then ``runs`` timed starts
+    (measured again, up to ``attempts`` times, while other processes disturb them)."""
+    first_s, _ = time_start("backend-start-1", model_args, log_dir)
+
+    def timed_starts() -> dict:
+        meter = CpuMeter()
+        timed = [time_start(f"backend-start-{index + 2}", model_args, log_dir) for index in range(runs)]
+        return {
+            "first_start_s": round(first_s, 3),
+            "starts_s": [round(seconds, 3) for seconds, _ in timed],
+            "median_s": round(statistics.median(seconds for seconds, _ in timed), 3),
+            **timed[-1][1],
+            **disturbance("backend starts", meter),
+        }
+
+    return quietest("backend starts", timed_starts, attempts)
+
+
+# -- 4. the service (LiteRT, then TensorFlow) and 5. the HTTP API -----------------------------------
+
+
+#: the lines a backend or worker logs once its model is loaded: ``Runtime: litert (why)``, ``Backend ready on ... execution=pool``
+RUNTIME_LINE = re.compile(r"Runtime: (\S+) \((.*)\)\s*$", re.MULTILINE)
+EXECUTION_IN_READY_LINE = re.compile(r"Backend ready on .*\bexecution=(\w+)")
+
+
+def runtime_of(info: dict) -> dict:
+    """``runtime`` and ``runtime_reason`` as the backend's ``info`` reports them (``?`` if it does not say), and
+    ``execution`` / ``execution_reason`` where it reports them."""
+    found = {"runtime": info.get("runtime") or "?", "runtime_reason": info.get("runtime_reason") or ""}
+    for key in ("execution", "execution_reason"):
+        if info.get(key):
+            found[key] = info[key]
+    return found
+
+
+def runtime_from_log(child: Child) -> dict:
+    """The runtime (and execution) a worker logged, since the broker's ``info`` does not pass them on; ``?`` if absent."""
+    text = child.log_text()
+    match, execution = RUNTIME_LINE.search(text), EXECUTION_IN_READY_LINE.search(text)
+    found = {"runtime": match.group(1), "runtime_reason": match.group(2)} if match else {"runtime": "?", "runtime_reason": ""}
+    return {**found, "execution": execution.group(1)} if execution else found
+
+
+def bench_service(address: str, photo: bytes, plan: Plan, backend: Child, levels: Sequence[int] = SERVICE_CONCURRENCY) -> dict:
+    """Load the backend at ``address`` at each concurrency level; its runtime, settings and memory after."""
     with client(address) as bench_client:
-        runs = measure_levels("service", zmq_senders(bench_client, photo), SERVICE_CONCURRENCY, plan, {"backend": backend.pid})
+        runtime = runtime_of(bench_client.info())
+        label = f"service [{runtime['runtime']}]"
+        runs = measure_levels(label, zmq_senders(bench_client, photo), levels, plan, {"backend": backend.pid})
         info = bench_client.info()
     keys = ("max_batch", "max_wait_ms", "queue_size", "decode_threads")
-    return {"address": address, "settings": {k: info.get(k) for k in keys}, "runs": runs, **memory_mb(backend.pid)}
+    return {"address": address, **runtime, "settings": {k: info.get(k) for k in keys}, "runs": runs, **memory_mb(backend.pid)}
 
 
 def bench_http(backend: Child, backend_address: str, photo: bytes, plan: Plan, log_dir: Path, work_dir: Path,
@@ -107,15 +175,17 @@ def bench_http(backend: Child, backend_address: str, photo: bytes, plan: Plan, l
             base_url = dashboard.wait_for(DASHBOARD_READY, timeout_s=120).group(1)
             wait_for_health(base_url)
             watch = {"backend": backend.pid, "dashboard": dashboard.pid}
-            runs = measure_levels("HTTP API", http_senders(base_url + "/api/v1/classify", photo), HTTP_CONCURRENCY, plan, watch)
+            url = base_url + "/api/v1/classify"
+            runs = measure_levels("HTTP API", http_senders(url, photo), HTTP_CONCURRENCY, plan, watch)
+            png_runs = measure_levels("HTTP API (PNG)", http_senders(url, photo_png(), "chelsea.png", "image/png"), HTTP_CONCURRENCY, plan, watch)
             memory = memory_mb(dashboard.pid)
     except (BenchError, ProcessError) as exc:
         log.warning("HTTP API skipped: %s", exc)
         return {"skipped": f"dashboard not available: {str(exc).splitlines()[0]}"}
-    return {"url": base_url + "/api/v1/classify", "dashboard_threads": dashboard_threads or "default", "runs": runs, **memory}
+    return {"url": url, "dashboard_threads": dashboard_threads or "default", "runs": runs, "png_runs": png_runs, **memory}
 
 
-# -- 5. workers behind the broker -----------------------------------------------------------------
+# -- 6. workers behind the broker -----------------------------------------------------------------
 
 
 def bench_workers(model_args: Sequence[str], photo: bytes, plan: Plan, log_dir: Path) -> dict:
@@ -138,6 +208,7 @@ def bench_workers(model_args: Sequence[str], photo: bytes, plan: Plan, log_dir: 
                 label = f"{workers} worker(s) x {threads} threads"
                 watch = {f"worker{i}": child.pid for i, child in enumerate(children)}
                 summary = quietest(label, lambda: measure_load(label, make_sender, WORKERS_CONCURRENCY, plan.requests_concurrent, watch), plan.attempts)
+            runtime = runtime_from_log(children[0])
             log_run(label, summary)
-            runs.append({"workers": workers, "intra_op_threads": threads, **summary})
+            runs.append({"workers": workers, "intra_op_threads": threads, **runtime, **summary})
     return {"concurrency": WORKERS_CONCURRENCY, "runs": runs}

@@ -1,4 +1,4 @@
-"""The bench's arithmetic: percentiles, load summaries, stage medians, the pipeline limit, the best batch size.
+"""The bench's arithmetic: percentiles, load summaries, stage medians, the pipeline limit and its best forward pass.
 
 Pure functions of numbers; the targets (:mod:`tools.bench.targets`) and the
 load generator (:mod:`tools.bench.load`) are built on them.
@@ -52,20 +52,34 @@ def median_stages(timings: Iterable[dict], stages: Sequence[str] = STAGES) -> di
     return {stage: round(statistics.median(values), 3) for stage, values in collected.items() if values}
 
 
-def pipeline_limit_ips(decode_preprocess_ms: float, forward_per_image_ms: float) -> float:
-    """Images/s one process can reach doing decode+preprocess and the batched forward pass back to back."""
-    per_image = decode_preprocess_ms + forward_per_image_ms
+#: how the pipeline limit is defined (printed with it)
+PIPELINE_LIMIT_DEFINITION = (
+    "pipeline limit = cores x 1000 / (best_core_ms + decode_preprocess_ms), where best_core_ms = min over "
+    "threads t and batch b of (forward wall ms per image at (t, b)) x t: the cheapest forward pass in core-ms "
+    "per image, plus the photo's decode+preprocess (one core), spread over all cores"
+)
+
+
+def core_ms_per_image(row: dict) -> float:
+    """One forward-table row's cost in core-milliseconds per image: wall ms per image x threads."""
+    return float(row["ms_per_image"]) * int(row["threads"])
+
+
+def best_forward(table: Sequence[dict]) -> dict:
+    """The forward-table row (``threads``, ``batch``, ``ms_per_image``) with the fewest core-ms per image."""
+    if not table:
+        raise ValueError("Expected forward timings for at least one (threads, batch). Received: none")
+    return min(table, key=lambda row: (core_ms_per_image(row), int(row["threads"]), int(row["batch"])))
+
+
+def pipeline_limit_ips(decode_preprocess_ms: float, best_core_ms: float, cores: int) -> float:
+    """Images/s all ``cores`` reach when each image costs its decode+preprocess plus the cheapest forward (core-ms)."""
+    if cores < 1:
+        raise ValueError(f"Expected at least one core. Received: cores={cores!r}")
+    per_image = decode_preprocess_ms + best_core_ms
     if per_image <= 0:
         raise ValueError(f"Expected a positive time per image. Received: {per_image!r} ms")
-    return 1000.0 / per_image
-
-
-def best_batch(forward_per_image_ms: dict) -> tuple[int, float]:
-    """The batch size with the lowest forward time per image, and that time (keys may be str or int)."""
-    if not forward_per_image_ms:
-        raise ValueError("Expected forward timings for at least one batch size. Received: none")
-    size, value = min(forward_per_image_ms.items(), key=lambda item: (item[1], int(item[0])))
-    return int(size), float(value)
+    return cores * 1000.0 / per_image
 
 
 def run_at(section: dict | None, concurrency: int) -> dict | None:

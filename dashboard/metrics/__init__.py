@@ -1,0 +1,1 @@
+"""Prometheus metrics: ``folder`` (multiprocess set-up, imported first) and ``registry`` (the metrics and /metrics)."""

@@ -1,0 +1,95 @@
+"""The dashboard's Prometheus metrics, served at ``/metrics``, correct across all of the dashboard's processes.
+
+The dashboard is more than one process: waitress serves requests in the main
+process, and Dash's background callbacks (the monolith runs) run in job
+processes of their own. prometheus_client's multiprocess mode sums them: each
+process writes its samples to memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR``
+and a scrape aggregates the files (``MultiProcessCollector``).
+:func:`.folder.prepare_multiprocess_dir` sets that up before prometheus_client is first
+imported: a private, empty folder per dashboard run unless the operator set the
+variable (then that folder is used as it is, as for gunicorn). Without the
+variable (tests that build the app in-process) the default registry serves.
+
+Names follow Prometheus' conventions: ``_total`` counters, ``_seconds``
+histograms with buckets from 1 ms to 10 s (a warm request takes milliseconds;
+the monolith seconds, so it has buckets of its own), labels with few values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
+)
+
+from .folder import MULTIPROC_ENV
+
+#: seconds: 1 ms to 10 s in 1-2-5 steps (warm requests take milliseconds, a loaded queue up to seconds)
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+#: seconds: a monolith run imports TensorFlow and loads the model, 1-60 s
+MONOLITH_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+REQUESTS = Counter("warmserve_dashboard_requests_total",
+                   "Classify requests the dashboard sent to the backend, by source (ui, api), outcome and error code.",
+                   ["source", "outcome", "code"])
+REQUEST_SECONDS = Histogram("warmserve_dashboard_request_duration_seconds",
+                            "Round trip of a classify request as the dashboard measured it (backend round trip included).",
+                            ["source"], buckets=LATENCY_BUCKETS)
+STAGE_SECONDS = Histogram("warmserve_backend_stage_duration_seconds",
+                          "Time inside the backend per stage (queue, decode, preprocess, inference, total), "
+                          "from the replies the dashboard received.", ["stage"], buckets=LATENCY_BUCKETS)
+BATCH_SIZE = Histogram("warmserve_backend_batch_size", "Images in the forward pass each answered request ran in.",
+                       buckets=BATCH_BUCKETS)
+IN_FLIGHT = Gauge("warmserve_dashboard_in_flight_requests", "Classify requests waiting for the backend now.",
+                  multiprocess_mode="livesum")
+MONOLITH_RUNS = Counter("warmserve_monolith_runs_total", "Monolith runs (a fresh TensorFlow process each), by outcome and code.",
+                        ["outcome", "code"])
+MONOLITH_SECONDS = Histogram("warmserve_monolith_duration_seconds", "Wall clock of a successful monolith run.",
+                             buckets=MONOLITH_BUCKETS)
+BACKEND_UP = Gauge("warmserve_backend_up", "1 when the status poller's last check found the backend ready, else 0.",
+                   multiprocess_mode="mostrecent")
+BACKEND_QUEUE_DEPTH = Gauge("warmserve_backend_queue_depth",
+                            "Requests in the backend now (queued or running), from the status poller's last check.",
+                            multiprocess_mode="mostrecent")
+BACKEND_QUEUE_CAPACITY = Gauge("warmserve_backend_queue_capacity", "The backend's queue size (its capacity).",
+                               multiprocess_mode="mostrecent")
+
+
+def record_classify(source: str, ok: bool, code: str | None, latency_ms: float | None, reply=None) -> None:
+    """Count one classify request; ``reply`` (a ClassifyReply) adds its stage times and batch size."""
+    REQUESTS.labels(source or "unknown", "ok" if ok else "error", "none" if ok else (code or "internal")).inc()
+    if latency_ms is not None:
+        REQUEST_SECONDS.labels(source or "unknown").observe(latency_ms / 1000.0)
+    if reply is not None:
+        for stage, ms in reply.timings_ms.to_wire().items():
+            STAGE_SECONDS.labels(stage).observe(ms / 1000.0)
+        BATCH_SIZE.observe(reply.batch_size)
+
+
+def record_monolith(ok: bool, code: str | None, wall_ms: float | None) -> None:
+    MONOLITH_RUNS.labels("ok" if ok else "error", "none" if ok else (code or "internal")).inc()
+    if ok and wall_ms is not None:
+        MONOLITH_SECONDS.observe(wall_ms / 1000.0)
+
+
+def record_backend_status(status: Mapping) -> None:
+    """The status poller's snapshot as gauges (set at scrape time)."""
+    BACKEND_UP.set(1 if status.get("ready") and not status.get("stale") else 0)
+    depth, capacity = status.get("in_flight"), status.get("queue_size")
+    if isinstance(depth, (int, float)):
+        BACKEND_QUEUE_DEPTH.set(depth)
+    if isinstance(capacity, (int, float)):
+        BACKEND_QUEUE_CAPACITY.set(capacity)
+
+
+def exposition() -> tuple[bytes, str]:
+    """(body, content type) of a scrape: every process's samples in multiprocess mode, else this process's."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+

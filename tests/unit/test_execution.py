@@ -1,0 +1,200 @@
+"""Execution plans: which strategy a model gets and why, auto's rule, and the core gate that shares the cores."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from model_backend import execution
+from model_backend.execution import CoreGate, choose, measure, plan_execution
+from model_backend.settings import ServerSettings, SettingsError, build_settings
+from tests.support.standin import StandInClassifier
+
+
+class ReplicatingModel(StandInClassifier):
+    """A stand-in that says it runs on LiteRT and makes single-thread replicas, as LiteRTClassifier does."""
+
+    runtime = "litert"
+
+    def __init__(self, num_threads: int = 2, model_bytes: int = 1000):
+        super().__init__()
+        self.num_threads = num_threads
+        self.model_bytes = model_bytes
+        self.replicas: list[ReplicatingModel] = []
+
+    def replica(self, num_threads: int) -> "ReplicatingModel":
+        copy = ReplicatingModel(num_threads, self.model_bytes)
+        self.replicas.append(copy)
+        return copy
+
+
+def _trial(wide: float, narrow: float) -> dict:
+    return {"wide_lone_ms": wide, "narrow_lone_ms": narrow, "rounds": 3, "trial_s": 0.1}
+
+
+# -- plans --------------------------------------------------------------------------------
+
+
+def test_tensorflow_always_batches_on_one_thread_whatever_is_asked(caplog):
+    model = StandInClassifier()  # no runtime attribute: TensorFlow
+    for asked in ("auto", "wide", "pool", "adaptive"):
+        plan = plan_execution(asked, model, cores=4)
+        assert plan.strategy == "batched" and plan.inference_threads == 1 and not plan.narrow
+        assert "tensorflow runtime" in plan.reason
+    assert "--execution pool needs LiteRT replicas" in caplog.text
+
+
+def test_pool_and_adaptive_make_one_single_thread_replica_per_core():
+    model = ReplicatingModel()
+    pool = plan_execution("pool", model, cores=3)
+    assert pool.strategy == "pool" and pool.wide is None and len(pool.narrow) == 3
+    assert [replica.num_threads for replica in model.replicas] == [1, 1, 1]
+    adaptive = plan_execution("adaptive", model, cores=2)
+    assert adaptive.strategy == "adaptive" and adaptive.wide == model.predict and len(adaptive.narrow) == 2
+    assert adaptive.describe() == {"execution": "adaptive", "execution_reason": adaptive.reason, "inference_threads": 2}
+
+
+def test_wide_keeps_the_one_interpreter_and_makes_no_replica():
+    model = ReplicatingModel()
+    plan = plan_execution("wide", model, cores=2)
+    assert plan.strategy == "wide" and plan.wide == model.predict and not plan.narrow and not model.replicas
+
+
+def test_auto_stays_wide_on_one_core_or_when_replicas_cost_too_much_memory():
+    model = ReplicatingModel()
+    assert plan_execution("auto", model, cores=1).strategy == "wide"
+    big = ReplicatingModel(model_bytes=execution.REPLICA_MEMORY_BUDGET // 2 + 1)
+    plan = plan_execution("auto", big, cores=2)
+    assert plan.strategy == "wide" and "MB" in plan.reason and not big.replicas
+
+
+def test_auto_measures_and_reports_its_figures(monkeypatch):
+    model = ReplicatingModel()
+    monkeypatch.setattr(execution, "measure", lambda wide, narrow, size: _trial(2.9, 4.8))
+    plan = plan_execution("auto", model, cores=2)
+    assert plan.strategy == "adaptive" and plan.trial["narrow_lone_ms"] == 4.8 and len(plan.narrow) == 2
+    assert "measured" in plan.reason and "wide 2.90 ms, single-thread 4.80 ms" in plan.reason
+
+
+@pytest.mark.parametrize(
+    ("wide", "narrow", "expected"),
+    [
+        (2.9, 4.8, "adaptive"),  # this machine when quiet: wide answers a lone request sooner
+        (5.6, 5.0, "pool"),  # a busy machine: wide is no faster alone
+        (4.3, 4.8, "pool"),  # faster, but inside the margin
+    ],
+)
+def test_the_auto_rule_always_pools_and_adds_wide_only_when_it_is_clearly_faster_alone(wide, narrow, expected):
+    plan = choose(_trial(wide, narrow), wide=lambda x: x, narrow=(lambda x: x, lambda x: x))
+    assert plan.strategy == expected and len(plan.narrow) == 2
+    assert (plan.wide is not None) == (expected == "adaptive")
+
+
+def test_measure_runs_both_predictors_interleaved_and_returns_medians():
+    calls = {"wide": 0, "narrow": 0}
+
+    def counting(name):
+        def predict(batch: np.ndarray) -> np.ndarray:
+            assert batch.shape == (1, 4, 5, 3) and batch.dtype == np.float32
+            calls[name] += 1
+            return np.zeros((1, 2), np.float32)
+        return predict
+
+    trial = measure(counting("wide"), counting("narrow"), (4, 5), rounds=3)
+    assert trial["rounds"] == 3
+    assert calls == {"wide": 1 + 3, "narrow": 1 + 3}
+    assert trial["wide_lone_ms"] >= 0 and trial["narrow_lone_ms"] >= 0
+
+
+def test_execution_setting_from_flag_and_environment():
+    assert ServerSettings().execution == "auto"
+    assert build_settings(ServerSettings, {"execution": "pool"}).execution == "pool"
+    assert build_settings(ServerSettings, {}, environ={"WARMSERVE_EXECUTION": "adaptive"}).execution == "adaptive"
+    with pytest.raises(SettingsError, match="execution"):
+        ServerSettings(execution="fast")
+
+
+# -- the core gate --------------------------------------------------------------------------
+
+
+def _ready(gate: CoreGate, *items: str) -> None:
+    for item in items:
+        gate.expect()
+        gate.put(item)
+
+
+def _take_in_thread(gate: CoreGate) -> tuple[threading.Thread, list]:
+    taken: list = []
+    thread = threading.Thread(target=lambda: taken.append(gate.take()), daemon=True)
+    thread.start()
+    return thread, taken
+
+
+def test_pool_gate_hands_out_one_item_per_free_core_in_order():
+    gate = CoreGate(slots=2, adaptive=False)
+    _ready(gate, "a", "b", "c")
+    assert gate.take() == ("a", False)
+    assert gate.take() == ("b", False)
+    thread, taken = _take_in_thread(gate)  # no core free: waits
+    thread.join(0.1)
+    assert taken == []
+    gate.release(False)
+    thread.join(5)
+    assert taken == [("c", False)]
+
+
+def test_adaptive_gate_runs_a_lone_request_wide_on_every_core():
+    gate = CoreGate(slots=2, adaptive=True)
+    _ready(gate, "alone")
+    assert gate.take() == ("alone", True)
+    _ready(gate, "next")
+    thread, taken = _take_in_thread(gate)  # the wide run holds every core: no narrow run beside it
+    thread.join(0.1)
+    assert taken == []
+    gate.release(True)
+    thread.join(5)
+    assert taken == [("next", True)]
+
+
+def test_adaptive_gate_runs_narrow_when_others_are_waiting_or_decoding():
+    gate = CoreGate(slots=2, adaptive=True)
+    _ready(gate, "a", "b")
+    assert gate.take() == ("a", False)  # another is ready
+    assert gate.take() == ("b", False)
+    gate.release(False)
+    gate.release(False)
+    gate.expect()  # one still decoding
+    _ready(gate, "c")
+    assert gate.take() == ("c", False)
+    gate.release(False)
+    gate.cancel()  # the decoding one failed
+    _ready(gate, "d")
+    assert gate.take() == ("d", True)
+
+
+def test_adaptive_gate_never_runs_wide_while_a_narrow_run_holds_a_core():
+    gate = CoreGate(slots=2, adaptive=True)
+    _ready(gate, "a", "b")
+    assert gate.take() == ("a", False)
+    assert gate.take() == ("b", False)
+    gate.release(False)
+    _ready(gate, "c")  # alone, but "b" still runs on one core
+    assert gate.take() == ("c", False)
+
+
+def test_closing_the_gate_wakes_every_taker_with_none():
+    gate = CoreGate(slots=2, adaptive=False)
+    threads = [_take_in_thread(gate) for _ in range(3)]
+    gate.close()
+    for thread, taken in threads:
+        thread.join(5)
+        assert taken == [None]
+    _ready(gate, "late")
+    assert gate.take() is None
+
+
+def test_gate_needs_a_slot():
+    with pytest.raises(ValueError, match="slots"):
+        CoreGate(slots=0, adaptive=False)
