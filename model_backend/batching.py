@@ -23,14 +23,16 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item")
 
 
-class MicroBatcher(Generic[Item]):
-    """A thread-safe queue that hands out batches."""
+class ReadyQueue(Generic[Item]):
+    """Decoded items waiting for inference, and how many are still decoding (thread-safe).
 
-    def __init__(self, max_batch: int, max_wait_ms: float):
-        if max_batch < 1:
-            raise ValueError(f"Expected max_batch >= 1. Received: max_batch={max_batch}")
-        self.max_batch = max_batch
-        self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
+    Decode threads call :meth:`expect` when decoding starts and :meth:`put`
+    (or :meth:`cancel`, when decoding failed) when it ends; :meth:`close`
+    wakes every waiting consumer. Consumers (the micro-batcher here, the
+    pool's core gate in execution.py) wait on ``_cond``.
+    """
+
+    def __init__(self) -> None:
         self._ready: deque[Item] = deque()
         self._decoding = 0
         self._closed = False
@@ -54,10 +56,21 @@ class MicroBatcher(Generic[Item]):
             self._cond.notify()
 
     def close(self) -> None:
-        """Wake the consumer; next_batch() returns what is left, then []."""
+        """Wake every consumer; from now on they get what is left (the batcher) or nothing (the gate)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+class MicroBatcher(ReadyQueue[Item]):
+    """A thread-safe queue that hands out batches."""
+
+    def __init__(self, max_batch: int, max_wait_ms: float):
+        if max_batch < 1:
+            raise ValueError(f"Expected max_batch >= 1. Received: max_batch={max_batch}")
+        super().__init__()
+        self.max_batch = max_batch
+        self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
 
     def next_batch(self) -> list[Item]:
         """Block for the next batch; [] once closed and drained."""

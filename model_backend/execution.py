@@ -55,14 +55,13 @@ import logging
 import statistics
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
 
-from .batching import MicroBatcher
+from .batching import MicroBatcher, ReadyQueue
 from .settings import EXECUTIONS
 
 log = logging.getLogger(__name__)
@@ -201,45 +200,24 @@ class BatchingRunner(Generic[Item]):
         self._batcher.close()
 
 
-class CoreGate(Generic[Item]):
+class CoreGate(ReadyQueue[Item]):
     """The shared queue of pool / adaptive, and the core slots that keep interpreter threads <= cores.
 
     ``take()`` blocks until an item is ready and a slot is free, and says
     whether to run it wide (adaptive only: the item is alone, nothing else is
     ready or decoding, and every slot is free: it takes them all). ``release``
-    gives the slots back. ``expect/put/cancel/close`` as in the MicroBatcher.
+    gives the slots back. ``expect/put/cancel/close`` come from the
+    :class:`~.batching.ReadyQueue`; once closed, take() returns None (nobody
+    waits for the replies any more).
     """
 
     def __init__(self, slots: int, adaptive: bool):
         if slots < 1:
             raise ValueError(f"Expected slots >= 1. Received: slots={slots}")
+        super().__init__()
         self.slots = slots
         self.adaptive = adaptive
         self._free = slots
-        self._ready: deque[Item] = deque()
-        self._decoding = 0
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def expect(self) -> None:
-        with self._cond:
-            self._decoding += 1
-
-    def put(self, item: Item) -> None:
-        with self._cond:
-            self._decoding = max(0, self._decoding - 1)
-            self._ready.append(item)
-            self._cond.notify()
-
-    def cancel(self) -> None:
-        with self._cond:
-            self._decoding = max(0, self._decoding - 1)
-
-    def close(self) -> None:
-        """Wake every taker; take() returns None from now on (nobody waits for the replies any more)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
 
     def take(self) -> tuple[Item, bool] | None:
         """(item, wide) once an item is ready and a slot is free; None once closed."""

@@ -16,18 +16,12 @@ from dashboard.history import ids as history_ids
 from dashboard.monolith import ids as monolith_ids
 from dashboard.status import ids as status_ids
 from model_backend.client import BackendClient
-from tests.support.dash import chromium_available
 from tests.support.helpers import png_bytes
 
 #: a real backend process (TensorFlow) behind every page: slow as well as browser
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture(autouse=True)
-def require_chromium():
-    """Fail (never skip) without a browser: ./run.sh test installs Debian's chromium and chromium-driver."""
-    if not chromium_available():
-        pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver (./run.sh test does it as root)")
 CAT_LABELS = ("Egyptian cat", "tiger cat", "tabby", "Persian cat", "Siamese cat")
 
 

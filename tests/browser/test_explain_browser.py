@@ -24,12 +24,11 @@ from dashboard.classify.layout import CARD_STAGES
 from dashboard.common.glossary import SERVICE_TERMS
 from dashboard.monolith import ids as monolith_ids
 from dashboard.status import ids as status_ids
-from tests.support.dash import chromium_available
+from tests.support.browser import VIEWPORTS, set_viewport
 from tests.support.helpers import ROOT, free_port, png_bytes, wait_for
 
 pytestmark = [pytest.mark.browser]
 
-VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 UNSURE_BELOW = 0.30
 #: the stub's unsure answer: a 14% "barbell"
 UNSURE_PREDICTIONS = [{"index": 422, "label": "barbell", "p": 0.14}, {"index": 543, "label": "dumbbell", "p": 0.12}]
@@ -67,13 +66,6 @@ class StubBackend:
         pass
 
 
-@pytest.fixture(autouse=True)
-def require_chromium():
-    """Fail (never skip) without a browser: ./run.sh test installs Debian's chromium and chromium-driver."""
-    if not chromium_available():
-        pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver")
-
-
 @pytest.fixture(params=sorted(VIEWPORTS))
 def page(request, dash_duo, dash_settings):
     """The dashboard on the stub backend, at one viewport, once the status bar says ready."""
@@ -85,14 +77,6 @@ def page(request, dash_duo, dash_settings):
     dash_duo.viewport = request.param
     yield dash_duo
     stop_app(app)
-
-
-def set_viewport(dash_duo, width: int, height: int) -> None:
-    """Size the window so that the page itself (window.innerWidth x innerHeight) is width x height."""
-    dash_duo.driver.set_window_size(width, height)
-    inner_width, inner_height = script(dash_duo, "return [window.innerWidth, window.innerHeight]")
-    dash_duo.driver.set_window_size(2 * width - inner_width, 2 * height - inner_height)
-    assert script(dash_duo, "return [window.innerWidth, window.innerHeight]") == [width, height]
 
 
 def script(dash_duo, code: str, *args):

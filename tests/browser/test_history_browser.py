@@ -16,18 +16,10 @@ import pytest
 from dashboard.app import create_app, stop_app
 from dashboard.history import ids as history_ids
 from dashboard.history.store import ROW_COLUMNS, HistoryStore, _INSERT_ALL
-from tests.support.dash import StubClient, chromium_available
+from tests.support.browser import VIEWPORTS
+from tests.support.dash import StubClient
 
 pytestmark = [pytest.mark.browser]
-
-SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
-
-
-@pytest.fixture(autouse=True)
-def require_chromium():
-    """Fail (never skip) without a browser: ./run.sh test installs Debian's chromium and chromium-driver."""
-    if not chromium_available():
-        pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver")
 
 
 def seed(store: HistoryStore, n: int) -> None:
@@ -49,7 +41,7 @@ def seed(store: HistoryStore, n: int) -> None:
 
 
 @pytest.mark.parametrize("records", [4, 5000])
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_history_reads_well(dash_duo, dash_settings, artifacts_dir, size, records):
     settings = dash_settings(status_interval_ms=60_000)
     store = HistoryStore(settings.db_path)
@@ -57,7 +49,7 @@ def test_history_reads_well(dash_duo, dash_settings, artifacts_dir, size, record
     app = create_app(settings, StubClient(), store)
     dash_duo.start_server(app)
     try:
-        width, height = SIZES[size]
+        width, height = VIEWPORTS[size]
         dash_duo.driver.set_window_size(width, height)
         dash_duo.wait_for_contains_text(f"#{history_ids.HISTORY_SUMMARY}", "requests succeeded", timeout=15)
         dash_duo.wait_for_element(f"#{history_ids.HISTORY_GRAPH} .ytick", timeout=15)

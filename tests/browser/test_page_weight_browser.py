@@ -25,30 +25,23 @@ from selenium.webdriver.common.keys import Keys
 from dashboard.api_panel import ids as panel_ids
 from dashboard.app import create_app, stop_app
 from dashboard.classify import ids as classify_ids
-from tests.support.dash import StubClient, chromium_available
+from tests.support.browser import VIEWPORTS, set_viewport
+from tests.support.dash import StubClient
 from tests.support.helpers import free_port, png_bytes
 
 pytestmark = [pytest.mark.browser]
 
-VIEWPORTS = {"desktop": (1280, 900, False), "phone": (390, 844, True)}
 #: uncompressed, the page was 6.5 MB (plotly.min.js alone 4.7 MB); compressed it must stay well under half of that
 MAX_TRANSFER_BYTES = 2_500_000
 
 
-@pytest.fixture(autouse=True)
-def require_chromium():
-    if not chromium_available():
-        pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver")
-
-
 @pytest.fixture(params=sorted(VIEWPORTS))
 def page(request, dash_duo, dash_settings):
-    width, height, mobile = VIEWPORTS[request.param]
+    width, height = VIEWPORTS[request.param]
     app = create_app(dash_settings(status_interval_ms=1000), StubClient())
     dash_duo.driver.execute_cdp_cmd("Network.enable", {})
     dash_duo.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})  # a first visit, every run
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    set_viewport(dash_duo, width, height)
     dash_duo.start_server(app, port=free_port())
     dash_duo.wait_for_element(f"#{classify_ids.UPLOAD}", timeout=20)
     dash_duo.viewport = request.param

@@ -14,8 +14,7 @@ import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dashboard.app import create_app, stop_app
-from tests.support.dash import StubClient, TINY_PNG
+from tests.support.dash import TINY_PNG
 
 ROUTES = [
     ("GET", "/"),
@@ -65,18 +64,8 @@ class ExplodingInput(io.RawIOBase):
 
 
 @pytest.fixture
-def make_app(dash_settings):
-    apps = []
-
-    def make(**overrides):
-        client = StubClient()
-        app = create_app(dash_settings(**overrides), client)
-        apps.append(app)
-        return app.server.test_client(), app.server.extensions["warmserve"]["store"], client
-
-    yield make
-    for app in apps:
-        stop_app(app)
+def make_app(stub_dashboard):
+    return stub_dashboard
 
 
 @pytest.fixture

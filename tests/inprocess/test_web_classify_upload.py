@@ -11,26 +11,13 @@ import io
 
 import pytest
 
-from dashboard.app import create_app, stop_app
-from tests.support.dash import StubClient
-
 BOUNDARY = "----warmserveTestBoundary7MA4YWxkTrZu0gW"
 PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 100 + b"\xff\xd9"
 
 
 @pytest.fixture
-def api(dash_settings):
-    apps = []
-
-    def make(**overrides):
-        client = StubClient()
-        app = create_app(dash_settings(**overrides), client)
-        apps.append(app)
-        return app.server.test_client(), app.server.extensions["warmserve"]["store"], client
-
-    yield make
-    for app in apps:
-        stop_app(app)
+def api(stub_dashboard):
+    return stub_dashboard
 
 
 def part(name: str, data: bytes, filename: str | None = "photo.jpg", disposition: str | None = None) -> bytes:

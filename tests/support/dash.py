@@ -101,6 +101,24 @@ def dashboard_api(dash_settings):
         client.close()
 
 
+@pytest.fixture
+def stub_dashboard(dash_settings):
+    """stub_dashboard(**dashboard_settings) -> (Flask test client, HistoryStore, StubClient); apps stopped after."""
+    from dashboard.app import create_app, stop_app
+
+    apps = []
+
+    def make(**overrides):
+        client = StubClient()
+        app = create_app(dash_settings(**overrides), client)
+        apps.append(app)
+        return app.server.test_client(), app.server.extensions["warmserve"]["store"], client
+
+    yield make
+    for app in apps:
+        stop_app(app)
+
+
 def basic_auth(name: str, password: str) -> dict:
     """The Authorization header a browser sends for ``name:password``."""
     return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
