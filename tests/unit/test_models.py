@@ -49,6 +49,25 @@ def test_built_in_families_preprocess_without_setup(name, low, high, tmp_path):
         model.preprocess(image[:100])
 
 
+ARITHMETIC = {  # the modes as Keras' preprocess_input writes them: the lookup tables must give the same numbers
+    "raw": lambda x: x,
+    "unit": lambda x: x / 255.0,
+    "tf": lambda x: x / 127.5 - 1.0,
+    "caffe": lambda x: x[..., ::-1] - np.array([103.939, 116.779, 123.68]),
+    "torch": lambda x: (x / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(ARITHMETIC))
+def test_preprocess_tables_match_the_arithmetic_for_uint8_and_float_batches(mode):
+    image = np.random.default_rng(3).integers(0, 256, (2, 9, 7, 3), dtype=np.uint8)
+    expected = ARITHMETIC[mode](image.astype(np.float64))
+    for given in (image, image.astype(np.float32), image[0]):
+        out = PREPROCESSORS[mode](given)
+        assert out.dtype == np.float32 and out.shape == given.shape
+        np.testing.assert_allclose(out, expected if given.ndim == 4 else expected[0], atol=2e-6, rtol=1e-6)
+
+
 def test_caffe_mode_swaps_to_bgr():
     red = np.zeros((2, 2, 3), dtype=np.uint8)
     red[..., 0] = 255
