@@ -123,21 +123,18 @@ class BackendClient:
         lost = False
         for attempt in range(1, retries + 2):
             conn = self._checkout()
-            if not conn.sock.poll(connect_timeout_ms, zmq.POLLOUT):
+            conn.forget_disconnects()  # only a connection lost after this send means the request was lost
+            # copy=True: a memcpy of the image costs far less than a forward pass, and zero-copy
+            # sends would start pyzmq's garbage-collector thread in every process that uses the client.
+            # The send is tried at once (a pooled socket is connected); with IMMEDIATE set it fails
+            # (Again) while there is no connection, and only then does the caller wait for one.
+            if not self._send(conn, frames, connect_timeout_ms):
                 conn.close()
                 raise BackendUnavailable(
                     f"No model backend is answering at {address} (waited {connect_timeout_ms} ms for a connection; "
                     "a backend that requires CURVE keys also refuses clients without them: --keys-dir). "
                     "Start it with `./run.sh backend` or `python -m model_backend serve`, or check the address."
                 )
-            conn.forget_disconnects()  # only a connection lost after this send means the request was lost
-            try:
-                # copy=True: a memcpy of the image costs far less than a forward pass, and zero-copy
-                # sends would start pyzmq's garbage-collector thread in every process that uses the client.
-                conn.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                conn.close()
-                raise BackendUnavailable(f"The model backend at {address} is not accepting requests.") from None
             try:
                 reply = self._await_reply(conn, request_id, timeout_ms)
             except BaseException:  # BadReply (or an interrupt): this socket is not used again
@@ -165,12 +162,27 @@ class BackendClient:
         )
 
     @staticmethod
+    def _send(conn: "_Connection", frames: list[bytes], connect_timeout_ms: int) -> bool:
+        """Send without blocking; False when no connection came within ``connect_timeout_ms``."""
+        try:
+            conn.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
+            return True
+        except zmq.Again:
+            pass
+        if not conn.sock.poll(connect_timeout_ms, zmq.POLLOUT):
+            return False
+        conn.forget_disconnects()
+        try:
+            conn.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
+        except zmq.Again:
+            return False
+        return True
+
+    @staticmethod
     def _await_reply(conn: "_Connection", request_id: str, timeout_ms: int) -> dict | object | None:
         """The reply to ``request_id``; None on timeout; ``_LOST`` when the connection drops first (the peer died)."""
         deadline = time.monotonic() + timeout_ms / 1000.0
-        poller = zmq.Poller()
-        poller.register(conn.sock, zmq.POLLIN)
-        poller.register(conn.monitor, zmq.POLLIN)
+        poller = conn.poller
         while True:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
@@ -233,6 +245,9 @@ class _Connection:
     def __init__(self, sock: zmq.Socket, monitor: zmq.Socket):
         self.sock = sock
         self.monitor = monitor
+        self.poller = zmq.Poller()  # made once: every call waits on the same two sockets
+        self.poller.register(sock, zmq.POLLIN)
+        self.poller.register(monitor, zmq.POLLIN)
 
     def forget_disconnects(self) -> bool:
         """Read the monitor's pending events; True if the connection dropped since the last call."""
