@@ -60,6 +60,36 @@ ensure_browser() {
     fi
 }
 
+ensure_redis() {
+    # the Celery job and shared monolith cap tests start their own throwaway redis-server (tests/support/redis_server.py)
+    if command -v redis-server >/dev/null 2>&1; then
+        return
+    fi
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian's redis-server for the background-job tests"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null
+    else
+        say "WARNING: redis-server missing and cannot be installed here (needs root + apt-get);"
+        say "         the Redis tests will fail. Install it: apt-get install -y redis-server"
+    fi
+}
+
+ensure_postgres() {
+    # the history store tests start their own throwaway PostgreSQL cluster (tests/support/postgres.py)
+    if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+        return
+    fi
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian's postgresql for the history store tests"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    else
+        say "WARNING: PostgreSQL missing and cannot be installed here (needs root + apt-get);"
+        say "         the PostgreSQL history tests will fail. Install it: apt-get install -y postgresql"
+    fi
+}
+
 serve_all() {
     local host="" port="" debug="" workers="1"
     local backend_args=() dashboard_args=() model_env=()
@@ -125,6 +155,8 @@ case "$command" in
     test)
         ensure_venv
         ensure_browser
+        ensure_redis
+        ensure_postgres
         mkdir -p test-artifacts
         exec "$PY" -m pytest "$@"
         ;;

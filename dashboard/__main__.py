@@ -19,6 +19,11 @@ from the first line of stdin with --password-stdin.
 
 runs the monolith once on IMAGE, records it in the history and prints its
 JSON (see dashboard/monolith/command.py).
+
+    python -m dashboard jobs-worker --redis redis://redis:6379/0 [--concurrency N]
+
+runs the Celery worker for the background jobs of dashboards started with
+--redis (see dashboard/jobs/worker.py).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 
 from model_backend import security
 
+from .jobs import worker as jobs_worker
 from .monolith import command as monolith_command
 from .settings import SettingsError, settings_from
 
@@ -43,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
     serve.add_argument("--port", type=int, help="port (default 8050; 0 picks a free one)")
     serve.add_argument("--backend", help="ZeroMQ address of the model backend (default tcp://127.0.0.1:5576)")
-    serve.add_argument("--db", dest="db_path", type=Path, help="SQLite history file (default DATA_DIR/history.sqlite3)")
+    serve.add_argument("--db", dest="db_path", help="history database: a SQLite file (default DATA_DIR/history.sqlite3) "
+                       "or a URL, e.g. postgresql://USER:PASSWORD@HOST:5432/DBNAME")
     serve.add_argument("--data-dir", type=Path, help="history, kept uploads and job cache (default ./data in the repo)")
     serve.add_argument("--threads", type=int, help="waitress worker threads (default 8)")
     serve.add_argument("--debug", action="store_true", default=None, help="Flask dev server with Dash dev tools")
@@ -51,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, help="largest image accepted (default 10)")
     serve.add_argument("--unsure-below", type=float, metavar="P",
                        help="mark results whose top-1 probability is below P as unsure (default 0.30; 0 = never)")
+    serve.add_argument("--session-results", type=int, metavar="N",
+                       help="results a browser tab keeps through reloads (default 50)")
     serve.add_argument("--timeout-ms", type=int, help="backend reply timeout per attempt (default 5000)")
     serve.add_argument("--allowed-hosts", help="Host header names served, comma separated ('*' = any; default: "
                                                "loopback names plus what --host implies)")
@@ -61,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--connection-limit", type=int, help="most open HTTP connections (default 1000)")
     serve.add_argument("--channel-timeout-s", type=int, help="close connections idle this long (default 30)")
     serve.add_argument("--cleanup-interval-s", type=int, help="how often idle connections are looked for (default 5)")
+    serve.add_argument("--redis", help="Redis URL: background jobs on Celery (run `jobs-worker` too) and the monolith cap "
+                                       "shared by every replica (default: none, one host)")
     security.add_arguments(serve)  # --keys-dir, --insecure: CURVE to a backend beyond loopback
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     users = commands.add_parser("users", help="manage the users file (hashed passwords and roles)")
@@ -72,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.add_argument("--replace", action="store_true", help="replace an existing user of that name")
     monolith_command.add_parser(commands)
+    jobs_worker.add_parser(commands)
     return parser
 
 
@@ -109,13 +121,14 @@ def serve(settings) -> None:
         return
     from .api.routes import request_limit
     from .app import stop_app
+    from .history.engine import printable_location
     from .web.server import Stopper, end_children, make_server
 
     stopper = Stopper()
     stopper.install()
     server = make_server(app.server, settings, request_limit(settings), app.server.extensions["warmserve"]["guard"])
     log.info("Backend %s, history %s, auth %s, %d threads, at most %d connections", settings.backend,
-             settings.db_path, "on" if settings.auth_enabled else "off", settings.threads, settings.connection_limit)
+             printable_location(settings.db_path), "on" if settings.auth_enabled else "off", settings.threads, settings.connection_limit)
     log.info("Dashboard ready at http://%s:%s/", settings.host, server.effective_port)
     try:
         server.run()  # returns after a stop signal (waitress catches the SystemExit the handler raises)
@@ -137,13 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         return users_command(args, parser)
     logging.basicConfig(level=getattr(args, "log_level", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "log_level", "image")}
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "log_level", "image", "concurrency")}
     try:
         settings = settings_from(flags)
     except SettingsError as error:
         parser.error(str(error))
     if args.command == "monolith":
         return monolith_command.run(settings, args.image)
+    if args.command == "jobs-worker":
+        try:
+            return jobs_worker.run(settings, args.concurrency, args.log_level)
+        except SettingsError as error:
+            parser.error(str(error))
     serve(settings)
     return 0
 

@@ -14,16 +14,18 @@ import atexit
 import logging
 import weakref
 
-import diskcache
-from dash import Dash, DiskcacheManager
+from dash import Dash
 
 from .api.fast_route import install_fast_route
 from .api.routes import install_api, request_limit
 from .api_panel import callbacks as api_panel_callbacks
 from .classify import callbacks as classify_callbacks
 from .classify.layout import list_examples
+from .classify.thumbnails import install_thumbnail_route
 from .history import callbacks as history_callbacks
+from .history.engine import printable_location
 from .history.store import HistoryStore
+from .jobs.manager import background_manager
 from .monolith import callbacks as monolith_callbacks
 from .page import build_layout
 from .settings import DashboardSettings
@@ -54,8 +56,7 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
     client = client if client is not None else create_client(settings)
     store = store if store is not None else HistoryStore.from_settings(settings)
     store.start_writer(settings.history_queue)
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    manager = DiskcacheManager(diskcache.Cache(str(settings.cache_dir)), expire=3600)
+    manager = background_manager(settings)  # diskcache on this host, or Celery on settings.redis
     app = Dash(
         __name__,
         title=TITLE,
@@ -67,8 +68,10 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
     app.index_string = app.index_string.replace("<html>", f'<html lang="{LANGUAGE}">', 1)  # for screen readers
     app.layout = build_layout(settings, list_examples(settings.assets_dir))
     poller = StatusPoller(client, settings.backend, settings.status_interval_ms / 1000, stale_after_s(settings))
-    app.server.extensions["warmserve"] = {"settings": settings, "client": client, "store": store, "poller": poller}
+    app.server.extensions["warmserve"] = {"settings": settings, "client": client, "store": store, "poller": poller,
+                                          "jobs": manager}
     install_api(app.server, settings, client, store, poller)
+    install_thumbnail_route(app.server, settings.uploads_dir)  # result thumbnails, from the kept uploads
     install_compression(app.server)
     install_callback_body_check(app.server, app.callback_map)
     install_fast_route(app.server, settings, client, store)  # POST /api/v1/classify without Flask (inside the guard)
@@ -80,7 +83,7 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
     weakref.finalize(app, store.close, 0)  # the writer thread ends once it has written what is queued
     # Queued history rows are written before a normal interpreter exit too (serve drains them in stop_app).
     atexit.register(_drain_at_exit, weakref.ref(store))
-    log.debug("Dashboard built: backend %s, history %s, auth %s", settings.backend, settings.db_path,
+    log.debug("Dashboard built: backend %s, history %s, auth %s", settings.backend, printable_location(settings.db_path),
               "on" if settings.auth_enabled else "off")
     return app
 

@@ -21,7 +21,9 @@ Environment variables (every field has one; these are the names that differ or m
     WARMSERVE_DASH_KEYS_DIR, WARMSERVE_DASH_INSECURE (CURVE to the backend; see model_backend/security.py)
     WARMSERVE_DASH_MONOLITH_MODEL (else WARMSERVE_MODEL), WARMSERVE_DASH_MONOLITH_CONCURRENCY,
     WARMSERVE_DASH_MONOLITH_QUEUE, WARMSERVE_DASH_HISTORY_MAX_ROWS, WARMSERVE_DASH_HISTORY_MAX_AGE_DAYS,
-    WARMSERVE_DASH_HISTORY_QUEUE, WARMSERVE_DASH_UNSURE_BELOW (top-1 probability under which a result is "unsure")
+    WARMSERVE_DASH_HISTORY_QUEUE, WARMSERVE_DASH_UNSURE_BELOW (top-1 probability under which a result is "unsure"),
+    WARMSERVE_DASH_SESSION_RESULTS (results a browser tab keeps through reloads, default 50),
+    WARMSERVE_DASH_REDIS (redis://host:6379/0: background jobs on Celery and the monolith cap across replicas)
 
 Users (see dashboard/users.py): entries are ``name:password`` (a plain password;
 such a user is a viewer) or ``name:role:hash`` with a werkzeug password hash
@@ -69,8 +71,9 @@ class DashboardSettings:
     backend: str = DEFAULT_ADDRESS
     #: history database, uploads and the background-callback cache live here
     data_dir: Path = DEFAULT_DATA_DIR
-    #: the SQLite history file; None means data_dir/history.sqlite3
-    db_path: Path | None = setting(None, env=ENV_PREFIX + "DB")
+    #: the history database: a SQLite file path, or a URL (sqlite:///PATH, postgresql://USER:PW@HOST:5432/DB);
+    #: None means data_dir/history.sqlite3. A URL stays a str, a path becomes a Path.
+    db_path: Path | str | None = setting(None, env=ENV_PREFIX + "DB", from_env=str, repr=False)  # a URL may carry a password
     debug: bool = False
     #: waitress worker threads
     threads: int = 8
@@ -82,6 +85,8 @@ class DashboardSettings:
     top_k: int = 5
     #: a result whose top-1 probability is below this is marked "unsure" (muted bars, a badge); 0 = never
     unsure_below: float = 0.30
+    #: results a browser tab keeps through reloads (the newest; small records in its sessionStorage, no images)
+    session_results: int = 50
     #: backend reply timeout for classify/info, and retries after a timeout
     timeout_ms: int = 5000
     retries: int = 1
@@ -93,6 +98,9 @@ class DashboardSettings:
     #: monolith runs at once across every dashboard process sharing data_dir, and how many more may wait in line
     monolith_concurrency: int = 1
     monolith_queue: int = 4
+    #: Redis for background jobs (Celery, run by `python -m dashboard jobs-worker`) and the monolith cap shared by
+    #: every replica, e.g. redis://redis:6379/0; None = one host: diskcache jobs and file locks under data_dir
+    redis: str | None = setting(None, repr=False)  # a URL may carry a password
     #: history retention: the newest rows kept, and the oldest age kept (0 = no age limit)
     history_max_rows: int = 100_000
     history_max_age_days: float = 365.0
@@ -130,6 +138,7 @@ class DashboardSettings:
         check_range("max_files", self.max_files, 1, 256, integer=True)
         check_range("top_k", self.top_k, 1, 100, integer=True)
         check_range("unsure_below", self.unsure_below, 0, 1)
+        check_range("session_results", self.session_results, 1, 1000, integer=True)
         check_range("timeout_ms", self.timeout_ms, 1, 600_000, integer=True)
         check_range("retries", self.retries, 0, 20, integer=True)
         check_range("status_interval_ms", self.status_interval_ms, 250, 3_600_000, integer=True)
@@ -137,6 +146,8 @@ class DashboardSettings:
         _check_monolith_model(self.monolith_model)
         check_range("monolith_concurrency", self.monolith_concurrency, 1, 64, integer=True)
         check_range("monolith_queue", self.monolith_queue, 0, 1000, integer=True)
+        object.__setattr__(self, "redis", self.redis or None)  # an empty WARMSERVE_DASH_REDIS means none
+        _check_redis_url(self.redis)
         check_range("history_max_rows", self.history_max_rows, 1, 1_000_000_000, integer=True)
         check_range("history_max_age_days", self.history_max_age_days, 0, 36_500)  # 0: no age limit
         check_range("history_queue", self.history_queue, 0, 10_000_000, integer=True)
@@ -156,7 +167,8 @@ class DashboardSettings:
         check_range("channel_timeout_s", self.channel_timeout_s, 1, 3600, integer=True)
         check_range("cleanup_interval_s", self.cleanup_interval_s, 1, 3600, integer=True)
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
-        db_path = Path(self.db_path).expanduser() if self.db_path else self.data_dir / HISTORY_FILE_NAME
+        db_path = self.data_dir / HISTORY_FILE_NAME if not self.db_path else (
+            str(self.db_path) if "://" in str(self.db_path) else Path(self.db_path).expanduser())
         object.__setattr__(self, "db_path", db_path)
         # Checked last: it builds the client settings, which validate the address.
         self.client_settings()
@@ -245,6 +257,17 @@ def read_auth_file(path: Path) -> list[User]:
         raise SettingsError(f"Expected a readable auth file with name:password lines. Received: auth_file={str(path)!r} ({exc.strerror})") from None
     lines = [line.strip() for line in text.splitlines()]
     return _parse_entries([line for line in lines if line and not line.startswith("#")])  # commas allowed here
+
+
+def _check_redis_url(url: object) -> None:
+    """None, or a redis-py URL (redis://, rediss:// or unix://) on one line."""
+    if url is None:
+        return
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")) or len(url) > 2048 \
+            or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        shown = url.split("@")[-1][:100] if isinstance(url, str) else url  # never echo a password
+        raise SettingsError("Expected redis to be a Redis URL such as redis://redis:6379/0. "
+                            f"Received: redis={shown!r}")
 
 
 def _check_monolith_model(model: object) -> None:

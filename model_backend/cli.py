@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="load the model once and serve it over ZeroMQ")
     add_model_arguments(serve)
     serve.add_argument("--bind", help=f"ROUTER endpoint to bind (default {settings_module.DEFAULT_ADDRESS}; port * picks a free one)")
-    serve.add_argument("--connect", help="run as a worker: connect to a broker's worker endpoint instead of binding")
+    serve.add_argument("--connect", help="run as a worker: connect to a broker's worker endpoint instead of binding; a comma-separated list serves several brokers")
     serve.add_argument("--heartbeat-ms", type=int, help="worker heartbeat interval to the broker (default 1000)")
     serve.add_argument("--max-batch", type=int, help="largest batch for one forward pass (default 16)")
     serve.add_argument("--max-wait-ms", type=float, help="longest wait for a batch to fill while requests are decoding (default 2)")
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", help=f"backend or broker endpoint (default {settings_module.DEFAULT_ADDRESS})")
+    parser.add_argument("--address", help=f"backend or broker endpoint (default {settings_module.DEFAULT_ADDRESS}); a comma-separated list fails over in order")
     parser.add_argument("--timeout-ms", type=int, help="reply timeout per attempt (default 5000)")
     parser.add_argument("--retries", type=int, help="attempts after a timeout (default 1)")
     security.add_arguments(parser)

@@ -25,6 +25,15 @@ second, not after the reply timeout.
 
 A retry resends the same request id, so the backend (or broker) answers a
 request still in flight once instead of doing the work twice.
+
+Failover: ``ClientSettings.address`` may list several backends or brokers
+(comma-separated). A call starts at the address that answered last; when that
+one is unavailable (no connection within ``connect_timeout_ms``, or the
+connection lost before the reply, or an ``unavailable`` / ``not_ready`` error
+reply: stopping, or a broker without workers) the same request (same id) goes
+to the next one, within the same call; :class:`BackendUnavailable` names every address
+once all have failed. A timeout is retried at the same address (Lazy Pirate):
+that backend is up, only slow. The pool keeps sockets per address.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ import zmq
 
 from . import protocol
 from . import security
-from .errors import BackendTimeout, BackendUnavailable
+from .errors import BackendTimeout, BackendUnavailable, NotReady
 from .sockets import limit_inbound
 from .settings import ClientSettings
 
@@ -53,9 +62,10 @@ class BackendClient:
     def __init__(self, settings: ClientSettings | None = None, *, context: zmq.Context | None = None):
         self.settings = settings or ClientSettings()
         self._context = context or zmq.Context.instance()
-        self._idle: list[_Connection] = []
+        self._idle: list[_Connection] = []  # each knows its address; a call takes one for the address it tries
         self._lock = threading.Lock()
         self._closed = False
+        self._preferred: str | None = None  # the address that answered last: calls start there
 
     # -- public API ---------------------------------------------------------
 
@@ -119,46 +129,90 @@ class BackendClient:
         connect_timeout_ms = self.settings.connect_timeout_ms if connect_timeout_ms is None else connect_timeout_ms
         request_id = uuid.uuid4().hex
         frames = [b""] + protocol.encode_request(request_id, op, top_k=top_k, image=image)
-        address = self.settings.address
-        lost = False
-        for attempt in range(1, retries + 2):
-            conn = self._checkout()
-            conn.forget_disconnects()  # only a connection lost after this send means the request was lost
-            # copy=True: a memcpy of the image costs far less than a forward pass, and zero-copy
-            # sends would start pyzmq's garbage-collector thread in every process that uses the client.
-            # The send is tried at once (a pooled socket is connected); with IMMEDIATE set it fails
-            # (Again) while there is no connection, and only then does the caller wait for one.
-            if not self._send(conn, frames, connect_timeout_ms):
-                conn.close()
-                raise BackendUnavailable(
-                    f"No model backend is answering at {address} (waited {connect_timeout_ms} ms for a connection; "
-                    "a backend that requires CURVE keys also refuses clients without them: --keys-dir). "
-                    "Start it with `./run.sh backend` or `python -m model_backend serve`, or check the address."
+        route = _Route(self.settings.addresses, self._preferred, retries + 1)
+        while True:
+            address = route.current
+            outcome = self._attempt(address, frames, request_id, timeout_ms, connect_timeout_ms)
+            if isinstance(outcome, dict) and not (len(route.addresses) > 1 and _error_code(outcome) in _FAIL_OVER_CODES):
+                self._preferred = address
+                return protocol.raise_for_error(outcome)
+            if isinstance(outcome, dict):  # this one cannot serve it now (stopping, no worker): another may
+                route.refused[address] = str((outcome.get("error") or {}).get("message", ""))[:200]
+                route.last_reply, outcome = outcome, _REFUSED
+            route.spend(outcome)
+            if outcome is _TIMEOUT:
+                log.warning("No reply from %s within %d ms (attempt %d of %d)", address, timeout_ms, route.tries(address), retries + 1)
+                if route.left(address):
+                    continue  # Lazy Pirate: the same request again, on a fresh socket, to the same address
+                raise BackendTimeout(
+                    f"The model backend at {address} did not reply within {timeout_ms} ms "
+                    f"({retries + 1} attempt{'s' if retries else ''}); it may be overloaded or stuck."
                 )
-            try:
-                reply = self._await_reply(conn, request_id, timeout_ms)
-            except BaseException:  # BadReply (or an interrupt): this socket is not used again
-                conn.close()
-                raise
-            if isinstance(reply, dict):
-                self._checkin(conn)
-                return protocol.raise_for_error(reply)
-            # Lazy Pirate: the socket may hold a half-done exchange; throw it away.
+            if outcome is _LOST:
+                log.warning("The connection to %s was lost while waiting for a reply (attempt %d of %d)", address, route.tries(address), retries + 1)
+            following = route.next()
+            if following is None:
+                if all(route.outcome.get(each) is _REFUSED for each in route.addresses):
+                    protocol.raise_for_error(route.last_reply)  # every one said the same kind of "not now": say it as they did
+                raise self._unavailable(route, connect_timeout_ms, retries)
+            if following != address:
+                log.warning("%s is unavailable; failing over to %s", address, following)
+                if self._preferred in (None, address):
+                    self._preferred = following  # calls starting now skip it instead of waiting for its connection too
+
+    def _attempt(self, address: str, frames: list[bytes], request_id: str, timeout_ms: int, connect_timeout_ms: int) -> dict | object:
+        """One send and wait at ``address``: the reply dict, or ``_UNREACHABLE``, ``_LOST`` or ``_TIMEOUT``."""
+        conn = self._checkout(address)
+        conn.forget_disconnects()  # only a connection lost after this send means the request was lost
+        # copy=True: a memcpy of the image costs far less than a forward pass, and zero-copy
+        # sends would start pyzmq's garbage-collector thread in every process that uses the client.
+        # The send is tried at once (a pooled socket is connected); with IMMEDIATE set it fails
+        # (Again) while there is no connection, and only then does the caller wait for one.
+        if not self._send(conn, frames, connect_timeout_ms):
             conn.close()
-            lost = reply is _LOST
-            if lost:
-                log.warning("The connection to %s was lost while waiting for a reply (attempt %d of %d)", address, attempt, retries + 1)
-            else:
-                log.warning("No reply from %s within %d ms (attempt %d of %d)", address, timeout_ms, attempt, retries + 1)
-        if lost:
-            raise BackendUnavailable(
+            return _UNREACHABLE
+        try:
+            reply = self._await_reply(conn, request_id, timeout_ms)
+        except BaseException:  # BadReply (or an interrupt): this socket is not used again
+            conn.close()
+            raise
+        if isinstance(reply, dict):
+            self._checkin(conn)
+            return reply
+        conn.close()  # Lazy Pirate: the socket may hold a half-done exchange; throw it away
+        return _TIMEOUT if reply is None else reply
+
+    @staticmethod
+    def _unavailable(route: "_Route", connect_timeout_ms: int, retries: int) -> BackendUnavailable:
+        """The error when every address failed: each one named with what happened to it."""
+        if len(route.addresses) == 1 and route.last is _UNREACHABLE:
+            address = route.addresses[0]
+            return BackendUnavailable(
+                f"No model backend is answering at {address} (waited {connect_timeout_ms} ms for a connection; "
+                "a backend that requires CURVE keys also refuses clients without them: --keys-dir). "
+                "Start it with `./run.sh backend` or `python -m model_backend serve`, or check the address."
+            )
+        if len(route.addresses) == 1:
+            address = route.addresses[0]
+            return BackendUnavailable(
                 f"The connection to the model backend at {address} broke before its reply arrived "
                 f"({retries + 1} attempt{'s' if retries else ''}): the backend crashed or restarted, "
                 f"or its reply was over the {protocol.MAX_REPLY_BYTES // 2**20} MiB limit."
             )
-        raise BackendTimeout(
-            f"The model backend at {address} did not reply within {timeout_ms} ms "
-            f"({retries + 1} attempt{'s' if retries else ''}); it may be overloaded or stuck."
+        what = {
+            _UNREACHABLE: f"no connection within {connect_timeout_ms} ms",
+            _LOST: "the connection broke before the reply",
+            _TIMEOUT: "no reply within the timeout",
+        }
+
+        def failure(address: str) -> str:
+            outcome = route.outcome.get(address)
+            return f"answered {route.refused.get(address)!r}" if outcome is _REFUSED else what.get(outcome, "not tried")
+
+        failures = "; ".join(f"{address}: {failure(address)}" for address in route.addresses)
+        return BackendUnavailable(
+            f"No model backend or broker answered at any of {len(route.addresses)} addresses ({failures}). "
+            "Start one, or check the addresses (a backend that requires CURVE keys also refuses clients without them: --keys-dir)."
         )
 
     @staticmethod
@@ -201,12 +255,13 @@ class BackendClient:
 
     # -- the socket pool ----------------------------------------------------
 
-    def _checkout(self) -> "_Connection":
+    def _checkout(self, address: str) -> "_Connection":
         with self._lock:
             if self._closed:
                 raise BackendUnavailable("This BackendClient has been closed.")
-            if self._idle:
-                return self._idle.pop()
+            for index in range(len(self._idle) - 1, -1, -1):
+                if self._idle[index].address == address:
+                    return self._idle.pop(index)
         sock = monitor = None
         try:
             sock = self._context.socket(zmq.DEALER)
@@ -219,13 +274,13 @@ class BackendClient:
             # A unique address: pyzmq's default names it after the socket's fd, which a socket closed by
             # another thread may still hold ("Address already in use").
             monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED, addr=f"inproc://warmserve-client-monitor-{uuid.uuid4().hex}")
-            sock.connect(self.settings.address)
+            sock.connect(address)
         except zmq.ZMQError as exc:  # e.g. out of file descriptors: a typed error, never a raw ZMQError
             for half_made in (monitor, sock):
                 if half_made is not None:
                     half_made.close(linger=0)
-            raise BackendUnavailable(f"Could not open a connection to the model backend at {self.settings.address}: {exc}.") from None
-        return _Connection(sock, monitor)
+            raise BackendUnavailable(f"Could not open a connection to the model backend at {address}: {exc}.") from None
+        return _Connection(sock, monitor, address)
 
     def _checkin(self, conn: "_Connection") -> None:
         with self._lock:
@@ -237,14 +292,72 @@ class BackendClient:
 
 #: what _await_reply returns when the connection dropped before the reply came
 _LOST = object()
+#: an attempt whose send found no connection within connect_timeout_ms
+_UNREACHABLE = object()
+#: an attempt with no reply within timeout_ms
+_TIMEOUT = object()
+#: an attempt answered with an error that another address may not have (see _FAIL_OVER_CODES)
+_REFUSED = object()
+#: error replies that send a call to the next address when there is one: that backend or broker is stopping,
+#: lost the worker, or has no worker yet (a broker just restarted); the same request may well succeed elsewhere
+_FAIL_OVER_CODES = frozenset({BackendUnavailable.code, NotReady.code})
+
+
+def _error_code(reply: dict) -> str | None:
+    error = reply.get("error")
+    return str(error.get("code")) if not reply.get("ok") and isinstance(error, dict) else None
+
+
+class _Route:
+    """Which address a call tries next: start at the one that answered last, move on when one is unavailable.
+
+    Each address gets ``attempts`` tries (timeouts and lost connections count; the Lazy Pirate budget of a
+    single address, as before failover), and none after it was unreachable or refused the request. A timeout stays on its address
+    (the backend is up, only slow); a lost connection or no connection moves to the next address with
+    tries left, round the list.
+    """
+
+    def __init__(self, addresses: tuple[str, ...], preferred: str | None, attempts: int):
+        start = addresses.index(preferred) if preferred in addresses else 0
+        self.addresses = addresses[start:] + addresses[:start]
+        self._left = {address: attempts for address in self.addresses}
+        self._attempts = attempts
+        self.outcome: dict[str, object] = {}
+        self.refused: dict[str, str] = {}  # address -> the error message it answered
+        self.last_reply: dict = {}  # the last error reply that sent the call on
+        self.last: object | None = None
+        self.current = self.addresses[0]
+
+    def spend(self, outcome: object) -> None:
+        """Record how the attempt at ``current`` ended."""
+        self.outcome[self.current] = self.last = outcome
+        spent = outcome is _UNREACHABLE or outcome is _REFUSED  # a definite "not here", not worth a second try
+        self._left[self.current] = 0 if spent else self._left[self.current] - 1
+
+    def left(self, address: str) -> bool:
+        return self._left[address] > 0
+
+    def tries(self, address: str) -> int:
+        return self._attempts - self._left[address]
+
+    def next(self) -> str | None:
+        """The next address with tries left (this one again when it is the only one), or None when all are spent."""
+        index = self.addresses.index(self.current)
+        for step in range(1, len(self.addresses) + 1):
+            address = self.addresses[(index + step) % len(self.addresses)]
+            if self._left[address] > 0:
+                self.current = address
+                return address
+        return None
 
 
 class _Connection:
     """A pooled DEALER socket and the monitor that tells when its connection drops (a backend killed mid-request)."""
 
-    def __init__(self, sock: zmq.Socket, monitor: zmq.Socket):
+    def __init__(self, sock: zmq.Socket, monitor: zmq.Socket, address: str):
         self.sock = sock
         self.monitor = monitor
+        self.address = address
         self.poller = zmq.Poller()  # made once: every call waits on the same two sockets
         self.poller.register(sock, zmq.POLLIN)
         self.poller.register(monitor, zmq.POLLIN)

@@ -14,9 +14,11 @@
   thread-safe) and the table of jobs in flight; other threads hand
   ``(job serial, reply)`` back through per-thread inproc PUSH sockets that the
   loop polls, and the loop sends the reply to every envelope waiting on it.
-* Standalone, the front is a bound ROUTER; behind a broker (``connect``), it
-  is a :class:`~model_backend.worker_link.WorkerLink` on a DEALER: the loop
-  reads and answers both the same way.
+* Standalone, the front is a bound ROUTER; behind brokers (``connect``, one
+  or a comma-separated list), it is :class:`~model_backend.worker_link.WorkerLinks`:
+  a WorkerLink on a DEALER per broker, each request answered through the link
+  it came on. The loop polls every socket of ``front.sockets`` and reads and
+  answers both kinds of front the same way.
 * Each op of ``protocol.OP_SPECS`` has one handler here (``_handlers``):
   ping and info are answered on the loop; classify is admitted into the
   pipeline and answered with a ``protocol.ClassifyReply``.
@@ -65,7 +67,7 @@ from .settings import ServerSettings
 from .sockets import LoopGuard, Throttle, drain, limit_inbound, send_nowait
 from .inflight import InFlight
 from .metrics import BackendMetrics
-from .worker_link import WorkerLink
+from .worker_link import WorkerLink, WorkerLinks
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +93,15 @@ def _router_socket(context: zmq.Context, settings: ServerSettings) -> zmq.Socket
     return sock
 
 
-def _worker_socket(context: zmq.Context, settings: ServerSettings) -> zmq.Socket:
-    """A worker's DEALER, connected to the broker's worker endpoint."""
+def _worker_socket(context: zmq.Context, settings: ServerSettings, address: str) -> zmq.Socket:
+    """A worker's DEALER, connected to one broker's worker endpoint."""
     sock = context.socket(zmq.DEALER)
     security.secure_client(sock, settings.keys_dir, security.WORKER)  # CURVE with this machine's worker pair
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
     limit_inbound(sock, frame_limit(settings))
-    sock.connect(settings.connect)
+    sock.connect(address)
     return sock
 
 
@@ -121,6 +123,7 @@ class _RouterFront:
 
     def __init__(self, sock: zmq.Socket, on_oversized: Callable[[], None]):
         self.socket = sock
+        self.sockets = [sock]
         self._on_oversized = on_oversized
         self.dropped = 0
 
@@ -242,7 +245,7 @@ class BackendServer:
         self._guard = LoopGuard(log)
         self._throttle = Throttle()
         self._batches = 0
-        self._front: _RouterFront | WorkerLink | None = None
+        self._front: _RouterFront | WorkerLinks | None = None
         self._replies: zmq.Socket | None = None
         self._closed = False
         self.endpoint: str | None = None
@@ -272,8 +275,10 @@ class BackendServer:
         self._replies.setsockopt(zmq.RCVHWM, 0)
         self._replies.bind(self._outbox_address)
         if self.is_worker:
-            sock = _worker_socket(self._context, self.settings)
-            self._front = WorkerLink(sock, self.settings.connect, self.settings.heartbeat_ms, self._ready_payload)
+            self._front = WorkerLinks([
+                WorkerLink(_worker_socket(self._context, self.settings, address), address, self.settings.heartbeat_ms, self._ready_payload)
+                for address in self.settings.connect_addresses
+            ])
             self.endpoint = self.settings.connect
         else:
             sock = _router_socket(self._context, self.settings)
@@ -283,7 +288,7 @@ class BackendServer:
                                    max_batch=self.settings.max_batch, max_wait_ms=self.settings.max_wait_ms)
         self._decoder = _DecodePool(self.settings.decode_threads, self._decode, self._outbox.release)
         self._runner.start()
-        if isinstance(self._front, WorkerLink):
+        if isinstance(self._front, WorkerLinks):
             self._front.start()
         if self.settings.metrics_port is not None:
             self.metrics_port = self._metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
@@ -292,7 +297,8 @@ class BackendServer:
     def serve(self, stop: threading.Event) -> None:
         """Run the I/O loop until ``stop`` is set; then drain briefly and close."""
         poller = zmq.Poller()
-        poller.register(self._front.socket, zmq.POLLIN)
+        for sock in self._front.sockets:
+            poller.register(sock, zmq.POLLIN)
         poller.register(self._replies, zmq.POLLIN)
         poll_ms = min(200, self.settings.heartbeat_ms)
         try:
@@ -301,7 +307,7 @@ class BackendServer:
                     events = dict(poller.poll(poll_ms))
                     if self._replies in events:
                         self._forward_replies()
-                    if self._front.socket in events:
+                    if any(sock in events for sock in self._front.sockets):
                         self._receive_requests()
                     self._front.tick(time.monotonic())
                 except zmq.ContextTerminated:
@@ -352,7 +358,10 @@ class BackendServer:
 
     def _ready_payload(self) -> bytes:
         details = self.info()
-        details["capacity"] = min(self.settings.queue_size, 2 * self.settings.max_batch, protocol.MAX_WORKER_CAPACITY)
+        # Each broker is offered the full capacity (two batches), clipped so all of them together fit queue_size:
+        # clients use one broker at a time (the last that answered), so a split would idle half a worker for nothing.
+        brokers = max(1, len(self.settings.connect_addresses))
+        details["capacity"] = max(1, min(self.settings.queue_size // brokers, 2 * self.settings.max_batch, protocol.MAX_WORKER_CAPACITY))
         return json.dumps(details).encode()
 
     def _forward_replies(self) -> None:
@@ -440,13 +449,14 @@ class BackendServer:
         """After a stop signal: give in-flight requests a moment to get their replies, then answer the rest."""
         deadline = time.monotonic() + timeout_s
         poller = zmq.Poller()
-        poller.register(self._front.socket, zmq.POLLIN)
+        for sock in self._front.sockets:
+            poller.register(sock, zmq.POLLIN)
         poller.register(self._replies, zmq.POLLIN)
         while True:
             events = dict(poller.poll(50 if self._jobs else 0))
             if self._replies in events:
                 self._forward_replies()
-            if self._front.socket in events:  # new arrivals are told at once rather than left to time out
+            if any(sock in events for sock in self._front.sockets):  # new arrivals are told at once rather than left to time out
                 for envelope, body in self._front.receive(limit=256):
                     error = BackendUnavailable("The backend is shutting down; please retry.")
                     self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), error))

@@ -228,7 +228,7 @@ class ServerSettings:
     model: ModelSettings = setting(default_factory=ModelSettings, env=None, flag=None)
     #: ROUTER address to bind (a standalone server)
     bind: str = DEFAULT_ADDRESS
-    #: broker address to connect to as a worker instead of binding (scale-out)
+    #: broker address(es) to connect to as a worker instead of binding (scale-out); a comma-separated list = one link per broker
     connect: str | None = None
     max_batch: int = 16
     max_wait_ms: float = 2.0
@@ -259,7 +259,7 @@ class ServerSettings:
     def __post_init__(self) -> None:
         _check_address("bind", self.bind)
         if self.connect is not None:
-            _check_address("connect", self.connect)
+            endpoint_list("connect", self.connect)
         check_range("max_batch", self.max_batch, 1, 1024)
         check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)
         check_range("queue_size", self.queue_size, 1, 1_000_000)
@@ -277,8 +277,13 @@ class ServerSettings:
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"Expected log_level DEBUG, INFO, WARNING or ERROR. Received: log_level={self.log_level!r}")
         # a worker connects with its worker pair; a standalone backend binds and admits client keys
-        endpoint, needs = ({"connect": self.connect}, ("worker",)) if self.connect is not None else ({"bind": self.bind}, ("clients",))
+        endpoint, needs = (_named("connect", self.connect_addresses), ("worker",)) if self.connect is not None else ({"bind": self.bind}, ("clients",))
         _check_security(self, endpoint, needs)
+
+    @property
+    def connect_addresses(self) -> tuple[str, ...]:
+        """The brokers this worker connects to (``connect`` split at commas); () for a standalone server."""
+        return endpoint_list("connect", self.connect) if self.connect is not None else ()
 
 
 @dataclass(frozen=True)
@@ -286,6 +291,7 @@ class ClientSettings:
     """How a client reaches the backend and how long it waits."""
 
     env_prefix: ClassVar[str] = ENV_PREFIX
+    #: the backend or broker; a comma-separated list = fail over to the next when one is unavailable
     address: str = DEFAULT_ADDRESS
     #: per-attempt reply timeout for classify/info
     timeout_ms: int = 5000
@@ -301,12 +307,17 @@ class ClientSettings:
     insecure: bool = False
 
     def __post_init__(self) -> None:
-        _check_address("address", self.address)
+        addresses = endpoint_list("address", self.address)
         check_range("timeout_ms", self.timeout_ms, 1, 600_000)
         check_range("retries", self.retries, 0, 20)
         check_range("connect_timeout_ms", self.connect_timeout_ms, 1, 600_000)
         check_range("ping_timeout_ms", self.ping_timeout_ms, 1, 600_000)
-        _check_security(self, {"address": self.address}, ("client",))
+        _check_security(self, _named("address", addresses), ("client",))
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The backends or brokers to try, in order (``address`` split at commas)."""
+        return endpoint_list("address", self.address)
 
 
 @dataclass(frozen=True)
@@ -367,6 +378,34 @@ def _check_security(settings: object, endpoints: dict, needs: tuple[str, ...]) -
 
     keys_dir = check_security(endpoints, keys_dir=settings.keys_dir, insecure=settings.insecure, needs=needs)
     object.__setattr__(settings, "keys_dir", keys_dir)
+
+
+#: most endpoints one list may name (a client's brokers, a worker's brokers)
+MAX_ENDPOINTS = 16
+
+
+def endpoint_list(name: str, text: str) -> tuple[str, ...]:
+    """``"tcp://a:1, tcp://b:1"`` -> ("tcp://a:1", "tcp://b:1"), each checked; SettingsError naming the bad entry."""
+    if not isinstance(text, str):
+        raise SettingsError(f"Expected {name} to be one ZeroMQ endpoint or a comma-separated list of them. Received: {name}={text!r}")
+    entries = [entry.strip() for entry in text.split(",")]
+    if len(entries) > 1 and not all(entries):
+        raise SettingsError(f"Expected {name} to be a comma-separated list of endpoints without empty entries. Received: {name}={text!r}")
+    if len(entries) > MAX_ENDPOINTS:
+        raise SettingsError(f"Expected at most {MAX_ENDPOINTS} endpoints in {name}. Received: {len(entries)} in {name}={text!r}")
+    for entry in entries:
+        _check_address(name, entry)
+    duplicates = sorted({entry for entry in entries if entries.count(entry) > 1})
+    if duplicates:
+        raise SettingsError(f"Expected each endpoint once in {name}. Received: {', '.join(duplicates)} more than once in {name}={text!r}")
+    return tuple(entries)
+
+
+def _named(name: str, addresses: tuple[str, ...]) -> dict[str, str]:
+    """Endpoints keyed for security.check_security's messages: ``name`` alone, or ``name[i]`` in a list."""
+    if len(addresses) == 1:
+        return {name: addresses[0]}
+    return {f"{name}[{i}]": address for i, address in enumerate(addresses)}
 
 
 def _check_address(name: str, address: str) -> None:

@@ -11,6 +11,9 @@ traffic stays in here:
 * HEARTBEAT every ``heartbeat_ms``; DISCONNECT when the worker stops, so the
   broker re-queues what this worker still holds at once.
 
+:class:`WorkerLinks` bundles one link per broker for a worker that serves
+several (``--connect A,B``): a request is answered through the link it came on.
+
 Every message is checked with :func:`protocol.parse_worker_message`: anything
 that is not a well-formed broker command is dropped and logged. Sends never
 block (a DEALER whose broker is gone would otherwise block forever): what the
@@ -102,3 +105,53 @@ class WorkerLink:
     def _count_oversized(self) -> None:
         self.oversized += 1
         self._throttle.log(log, logging.WARNING, "Dropping a message with too many frames from the broker link")
+
+
+class WorkerLinks:
+    """One worker serving several brokers: a :class:`WorkerLink` per broker, used like one front.
+
+    ``receive()`` yields each request with the index of its link put in front
+    of its envelope, and ``send()`` takes it off again to answer through the
+    same link: a request is always answered by the broker that sent it. The
+    server polls every socket of :attr:`sockets`.
+    """
+
+    def __init__(self, links: list[WorkerLink]):
+        if not links or len(links) > 255:
+            raise ValueError(f"Expected 1 to 255 broker links. Received: {len(links)}")
+        self.links = links
+        self.sockets = [link.socket for link in links]
+
+    def start(self) -> None:
+        for link in self.links:
+            link.start()
+
+    def receive(self, limit: int = 256) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """Every link's waiting requests (at most ``limit`` from each), envelopes tagged with their link."""
+        for index, link in enumerate(self.links):
+            tag = bytes([index])
+            for envelope, body in link.receive(limit=limit):
+                yield [tag, *envelope], body
+
+    def send(self, envelope: list[bytes], reply: bytes) -> bool:
+        return self.links[envelope[0][0]].send(envelope[1:], reply)
+
+    def tick(self, now: float) -> None:
+        for link in self.links:
+            link.tick(now)
+
+    def close(self) -> None:
+        for link in self.links:
+            link.close()
+
+    @property
+    def dropped(self) -> int:
+        return sum(link.dropped for link in self.links)
+
+    @property
+    def rejected(self) -> int:
+        return sum(link.rejected for link in self.links)
+
+    @property
+    def oversized(self) -> int:
+        return sum(link.oversized for link in self.links)

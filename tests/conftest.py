@@ -22,8 +22,9 @@ import pytest
 from tests.support.backend import BackendProcess, start_backend, stop_backend
 from tests.support.helpers import png_bytes
 
-#: the dashboard fixtures with the dash_duo browser-options hook, dashboard processes, and the in-process servers
-pytest_plugins = ["tests.support.dash", "tests.support.dashboards", "tests.support.servers"]
+#: the dashboard fixtures with the dash_duo browser-options hook, dashboard processes, the in-process servers, redis-server
+pytest_plugins = ["tests.support.dash", "tests.support.dashboards", "tests.support.servers", "tests.support.redis_server",
+                  "tests.support.postgres"]
 
 TESTS = Path(__file__).resolve().parent
 LAYERS = ("unit", "inprocess", "process", "browser")

@@ -6,3 +6,6 @@ EXAMPLE = "example"  # pattern-matching type: {"type": EXAMPLE, "name": "chelsea
 RESULTS = "results"
 REFUSALS = "refusals"
 CLASSIFY_DONE = "classify-done"  # dcc.Store: bumped after each classify, refreshes the history
+SESSION_RESULTS = "session-results"  # dcc.Store (sessionStorage): this tab's kept results, small records (session_results.py)
+TILE = "result-tile"  # pattern-matching: {"type": TILE, "sha256": ..., "key": ...}: a tile's summary (a click opens it)
+TILE_CARD = "result-tile-card"  # pattern-matching, same keys: the opened tile's full card, drawn on first open

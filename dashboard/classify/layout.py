@@ -27,6 +27,7 @@ from ..common.glossary import SERVICE_TERMS, unsure_text
 from ..settings import DashboardSettings
 from . import ids
 from .figures import is_unsure, top_k_figure
+from .thumbnails import thumbnail_url
 from .uploads import Outcome
 
 IMAGE_FORMATS = "JPEG, PNG, WebP, GIF, BMP or TIFF"
@@ -39,7 +40,7 @@ CARD_STAGES = tuple((stage, stage) for stage in STAGES if stage != TOTAL)
 REASONS = {
     "bad_image": "not an image, or corrupt",
     "too_large": "over the size limit",
-    "bad_request": "not sent",
+    "bad_request": "not sent",  # its message says why: "only 16 images are sent per drop and this was file 18; ..."
     "unavailable": "backend down",
     "not_ready": "backend still warming up",
     "overloaded": "backend busy",
@@ -77,6 +78,8 @@ def classify_section(settings: DashboardSettings, examples: Sequence[str]) -> db
             dcc.Loading(html.Div([html.Div(id=ids.REFUSALS), html.Div(id=ids.RESULTS)], className="mt-3"),
                         type="default", delay_show=150),
             dcc.Store(id=ids.CLASSIFY_DONE),
+            # The session's results (small records, no images: session_results.py) survive a reload of this tab.
+            dcc.Store(id=ids.SESSION_RESULTS, storage_type="session"),
         ]),
     ], className="mb-3")
 
@@ -108,7 +111,8 @@ def result_card(outcome: Outcome, unsure_below: float = DEFAULT_UNSURE_BELOW, ke
     timings = reply.timings_ms.to_wire() if reply is not None else {}
     unsure = is_unsure(top.p if top else None, unsure_below)
     prefix = f"result-{_id_part(key)}"
-    thumb = html.Img(src=outcome.thumbnail, className="result-thumb", alt=outcome.name) if outcome.thumbnail else \
+    src = outcome.thumbnail or (thumbnail_url(outcome.sha256) if outcome.sha256 else None)
+    thumb = html.Img(src=src, className="result-thumb", alt=outcome.name) if src else \
         html.Div("no preview", className="result-thumb placeholder-thumb")
     header = [html.Span(outcome.name, className="fw-semibold text-truncate result-name"),
               html.Span([html.Span(f"{top.label} · {top.p:.0%}" if top else "? · 0%",
@@ -133,6 +137,82 @@ def result_card(outcome: Outcome, unsure_below: float = DEFAULT_UNSURE_BELOW, ke
             ], width="auto", className="timings-col"),
         ], className="g-3 align-items-center")),
     ], className="result-card result-unsure mb-3" if unsure else "result-card mb-3")
+
+
+def result_tile(outcome: Outcome, unsure_below: float = DEFAULT_UNSURE_BELOW, key: object = 0) -> html.Details:
+    """One image of a multi-image drop, compact (thumbnail, top-1, confidence, round trip); opens to its full card.
+
+    A <details> element: Tab reaches its summary, Enter or Space opens it. The full card is drawn when it first
+    opens (a callback fills the tile's body), so fifty tiles cost a few kilobytes, not fifty charts.
+    """
+    top = outcome.reply.top if outcome.reply is not None else None
+    unsure = is_unsure(top.p if top else None, unsure_below)
+    src = outcome.thumbnail or (thumbnail_url(outcome.sha256) if outcome.sha256 else None)
+    thumb = html.Img(src=src, alt="", className="tile-thumb") if src else html.Div(className="tile-thumb placeholder-thumb")
+    tile_id = {"sha256": outcome.sha256 or "", "key": _id_part(key)}
+    summary = html.Summary([
+        thumb,
+        html.Span([
+            html.Span(outcome.name, className="tile-name text-truncate", title=outcome.name),
+            html.Span([html.Span(top.label if top else "?", className="tile-label text-truncate"),
+                       html.Span(f"{top.p:.0%}" if top else "?", className="tile-p")],
+                      className="top1 unsure tile-top1" if unsure else "top1 tile-top1"),
+            html.Span([format_ms(outcome.latency_ms), html.Span("unsure", className="badge text-bg-warning ms-1")
+                       if unsure else None], className="tile-latency text-muted"),
+        ], className="tile-text"),
+    ], id={"type": ids.TILE, **tile_id}, n_clicks=0, className="tile-summary",
+        title=f"{outcome.name}: show the full result")
+    body = html.Div(html.Div("Loading the full result…", className="small text-muted"),
+                    id={"type": ids.TILE_CARD, **tile_id}, className="tile-card")
+    return html.Details([summary, body], className="result-tile tile-unsure" if unsure else "result-tile")
+
+
+def tile_card(outcome: Outcome | None, unsure_below: float = DEFAULT_UNSURE_BELOW, key: object = 0):
+    """What an opened tile shows: the image's full card, or why it cannot (no longer among this tab's results)."""
+    if outcome is None:
+        return html.Div("This result is no longer among this tab's results.", className="small text-muted")
+    return result_card(outcome, unsure_below, key=f"tile-{_id_part(key)}")
+
+
+def drop_items(outcomes: Sequence[Outcome], unsure_below: float = DEFAULT_UNSURE_BELOW, first_key: int = 0,
+               compact: bool | None = None) -> list:
+    """The classified images of a drop: one image gets its full card, several get compact tiles (``compact``
+    forces either). Keys (tooltip ids) count up from ``first_key``."""
+    ok = [o for o in outcomes if o.ok]
+    compact = len(ok) > 1 if compact is None else compact
+    build = result_tile if compact else result_card
+    return [build(o, unsure_below, key=first_key + position) for position, o in enumerate(ok)]
+
+
+def session_view(newest: Sequence[Outcome], earlier: Sequence[Outcome], limit: int,
+                 unsure_below: float = DEFAULT_UNSURE_BELOW) -> list:
+    """The results area: the newest drop (a full card, or a grid of tiles for several images), then the session's
+    earlier results as tiles, then how many the tab keeps."""
+    if not newest:
+        return []
+    items = drop_items(newest, unsure_below)
+    children = []
+    if len(newest) > 1:
+        children.append(html.Div(drop_summary(newest), className="drop-summary small text-muted mb-2"))
+        children.append(html.Div(items, className="result-grid mb-3"))
+    else:
+        children.extend(items)
+    if earlier:
+        children.append(html.H3(f"Earlier in this session ({len(earlier)})", className="h6 mt-2 mb-2 earlier-title"))
+        children.append(html.Div(drop_items(earlier, unsure_below, first_key=len(items), compact=True),
+                                 className="result-grid mb-2 earlier-grid"))
+    children.append(html.Div(f"This tab keeps your last {limit} results, through reloads (a tile opens to its full "
+                             "result). The history below has every request.", className="small text-muted session-note"))
+    return children
+
+
+def drop_summary(outcomes: Sequence[Outcome]) -> str:
+    """"16 images in this drop, median round trip 120 ms": a line above the grid."""
+    latencies = sorted(o.latency_ms for o in outcomes if o.latency_ms is not None)
+    median = latencies[len(latencies) // 2] if latencies else None
+    text = f"{len(outcomes)} images in this drop"
+    return text + (f", median round trip {format_ms(median)}" if median is not None else "") + \
+        ". Select an image to see its full result."
 
 
 def unsure_badge(top_p: float, unsure_below: float, badge_id: str) -> html.Span:
@@ -163,4 +243,4 @@ def refusals_alert(outcomes: Sequence[Outcome]) -> dbc.Alert | None:
     hint = html.Div("Check the status bar above; drop the images again once the backend is ready.",
                     className="small mt-1") if backend_down else None
     return dbc.Alert([html.Div(title, className="fw-semibold"), html.Ul(items, className="mb-0"), hint],
-                     color="danger" if backend_down else "warning", className="refusals")
+                     color="danger" if backend_down else "warning", className="refusals", dismissable=True)

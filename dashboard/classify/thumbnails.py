@@ -1,4 +1,7 @@
-"""The preview on each result card: a small JPEG data URL made from the upload in the web process.
+"""The preview on each result card: a small JPEG made from the upload in the web process.
+
+The page loads it from ``/thumbnails/<sha256>.jpg`` (:func:`install_thumbnail_route`), made from the kept
+upload (``common/kept_uploads.py``), so the browser's session store keeps no image (``session_results.py``).
 
 The web process decodes only what it must, and only once per upload: Pillow
 reads the header (size, mode) without decoding, :func:`make_thumbnail`
@@ -13,6 +16,10 @@ from __future__ import annotations
 import base64
 import io
 import logging
+from functools import lru_cache
+from pathlib import Path
+
+from ..common.kept_uploads import kept_upload
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +28,51 @@ THUMBNAIL_PX = 192
 THUMBNAIL_MAX_PIXELS = 4096 * 4096
 #: formats the web process decodes at all (the README's list); anything else gets no thumbnail
 THUMBNAIL_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+#: served thumbnails of kept uploads (by sha256), and how many a process keeps made (about 10 kB each)
+THUMBNAIL_ROUTE = "/thumbnails"
+THUMBNAIL_CACHE = 256
 
 
 def make_thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> str | None:
     """A small JPEG data URL for the result card (the backend already accepted the image); None if Pillow can't."""
+    jpeg = thumbnail_jpeg(data, size)
+    return None if jpeg is None else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def thumbnail_url(sha256: str) -> str:
+    """Where the page loads the thumbnail of a kept upload (served by :func:`install_thumbnail_route`)."""
+    return f"{THUMBNAIL_ROUTE}/{sha256}.jpg"
+
+
+def install_thumbnail_route(server, uploads_dir: Path) -> None:
+    """``GET /thumbnails/<sha256>.jpg``: the thumbnail of a kept upload (404 if none is kept, or the name is not one).
+
+    Content-addressed, so the browser may cache it for a day; made once per process per image (an LRU cache).
+    The route sits behind the guard like every other path (auth, allowed hosts).
+    """
+    from flask import Response, abort
+
+    @lru_cache(maxsize=THUMBNAIL_CACHE)
+    def cached(path: Path, mtime_ns: int) -> bytes | None:
+        return thumbnail_jpeg(path.read_bytes())
+
+    def thumbnail(sha256: str):
+        path = kept_upload(uploads_dir, sha256)
+        if path is None:
+            abort(404)
+        try:
+            jpeg = cached(path, path.stat().st_mtime_ns)
+        except OSError:  # pruned between the look-up and the read
+            abort(404)
+        if jpeg is None:
+            abort(404)
+        return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+    server.add_url_rule(f"{THUMBNAIL_ROUTE}/<sha256>.jpg", "result_thumbnail", thumbnail, methods=["GET"])
+
+
+def thumbnail_jpeg(data: bytes, size: int = THUMBNAIL_PX) -> bytes | None:
+    """A small JPEG of the image (one bounded decode); None if Pillow can't or the image is too large to decode."""
     from PIL import Image, ImageOps
 
     try:
@@ -43,7 +91,7 @@ def make_thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> str | None:
     except Exception:  # noqa: BLE001 - a missing thumbnail must not hide a result
         log.debug("No thumbnail for an image the backend accepted", exc_info=True)
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    return out.getvalue()
 
 
 def _to_8bit(image):

@@ -3,8 +3,9 @@
 Names are untrusted: every :class:`Upload` cleans its own (``sanitize.clean_name``:
 no control characters, at most 255 characters, never empty), whether it came
 from a drop, an example or the API. The web tier refuses what it can without
-the backend: a data URL it cannot read, one file too many, an empty file, a
-file over the size limit.
+the backend, each file for its own first reason: a data URL it cannot read,
+an empty file, a file over the size limit, a file that is not an image format
+the dashboard reads, and only then one file too many.
 """
 
 from __future__ import annotations
@@ -82,23 +83,48 @@ def decode_data_url(contents: str) -> bytes:
 
 
 def uploads_from_browser(contents: Sequence[str] | None, filenames: Sequence[str] | None, max_files: int,
-                         source: str = "upload") -> tuple[list[Upload], list[Outcome]]:
-    """Turn dcc.Upload's lists into uploads, plus refusals for what could not even be read or was one too many."""
+                         source: str = "upload", max_bytes: int | None = None) -> tuple[list[Upload], list[Outcome]]:
+    """Turn dcc.Upload's lists into uploads, plus a refusal for each file the web tier will not send, with its own
+    first reason: unreadable, empty, too large (``max_bytes``), not an image format the dashboard reads, and only
+    then one image too many (the first ``max_files`` files that pass go out; the rest wait for another drop)."""
     contents = list(contents or [])
     filenames = list(filenames or [])
     uploads: list[Upload] = []
     refused: list[Outcome] = []
     for position, data_url in enumerate(contents):
         name = clean_name(filenames[position] if position < len(filenames) else None, fallback=f"image-{position + 1}")
-        if position >= max_files:
-            refused.append(Outcome.failed(name, None, BadRequest(
-                f"Not sent: at most {max_files} images are classified per drop; drop the rest again."), source=source))
-            continue
         try:
-            uploads.append(Upload(name, decode_data_url(data_url), source))
-        except BackendError as error:
-            refused.append(Outcome.failed(name, None, error, source=source))
+            upload = Upload(name, decode_data_url(data_url), source)
+            error = (check_upload(upload, max_bytes) if max_bytes is not None else None) or check_format(upload)
+        except BackendError as exc:
+            upload, error = None, exc
+        if error is None and len(uploads) >= max_files:
+            error = BadRequest(too_many_text(max_files, position + 1))
+        if error is not None:
+            refused.append(Outcome.failed(name, upload.sha256 if upload is not None and upload.data else None, error,
+                                          source=source))
+        else:
+            uploads.append(upload)
     return uploads, refused
+
+
+def too_many_text(max_files: int, position: int) -> str:
+    """Why the file at ``position`` (1-based) of a drop was not sent: said once, with what to do."""
+    return (f"only {max_files} images are sent per drop and this was file {position}; "
+            f"drop it again in a smaller batch.")
+
+
+#: the first bytes of each format the README lists (what Pillow itself checks before it decodes)
+SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*",
+              b"II+\x00", b"MM\x00+")
+
+
+def check_format(upload: Upload) -> BackendError | None:
+    """Refuse a file whose first bytes are none of JPEG, PNG, WebP, GIF, BMP or TIFF (the backend would too)."""
+    head = upload.data[:16]
+    if head.startswith(SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return None
+    return BadImage(f"{upload.name} is not a JPEG, PNG, WebP, GIF, BMP or TIFF image.")
 
 
 def check_upload(upload: Upload, max_bytes: int) -> BackendError | None:

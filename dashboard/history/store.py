@@ -1,8 +1,12 @@
-"""The latency history: every request, service or monolith, in one SQLite table shared by all users.
+"""The latency history: every request, service or monolith, in one table shared by all users and replicas.
 
-Stdlib ``sqlite3`` in WAL mode with a busy timeout, one short connection per
-operation, so several threads and several worker processes (background
-callbacks, ``python -m dashboard monolith``) can write at once and the history
+SQLite by default (a file: WAL mode, a busy timeout), PostgreSQL when ``--db``
+is a ``postgresql://`` URL: one code path on SQLAlchemy Core (``engine.py``,
+the table in ``schema.py``, its versioned upgrade in ``migrations.py``, run when
+a store opens). Queries are portable SQL; the only dialect-specific parts are
+SQLite's ``INDEXED BY`` hint and the cast in :meth:`HistoryStore.activity`.
+Several threads and processes (background callbacks, ``python -m dashboard
+monolith``, other replicas on PostgreSQL) can write at once and the history
 survives restarts. The rows themselves are built by ``records.py``.
 
 Stored text is not trusted: :meth:`HistoryStore.add` is the last line that
@@ -30,24 +34,26 @@ import io
 import logging
 import math
 import os
-import sqlite3
 import threading
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..common.formatting import format_time
 from ..common.sanitize import csv_cell
+from . import schema
+from .engine import IMMEDIATE, create_history_engine, sqlite_file
+from .migrations import migrate
 from .records import KINDS, MONOLITH, SERVICE, clean_record
 from .stats import ALONE, GROUP_KEYS, GROUP_SQL, GROUPS, LOADED, MONOLITH_GROUP, LatencyArrays
 from .writer import FLUSH_TIMEOUT_S, HistoryWriter
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5000
 #: ``latencies(kind)`` returns at most this many most recent rows
 SUMMARY_WINDOW = 10_000
 #: the summary and the charts look at this many most recent successful requests (the default retention: all of them)
@@ -69,108 +75,76 @@ PRUNE_EVERY = 500
 #: default bound of the background writer's queue (DashboardSettings.history_queue overrides it)
 DEFAULT_QUEUE = 10_000
 
-COLUMNS = (
-    "id", "ts", "kind", "source", "image", "sha256", "model", "ok", "error_code", "error_message",
-    "latency_ms", "queue_ms", "decode_ms", "preprocess_ms", "inference_ms", "backend_total_ms",
-    "import_ms", "model_load_ms", "batch_size", "top1_index", "top1_label", "top1_p",
-)
+COLUMNS = schema.COLUMNS
 #: every column a row may set (all but the id); a batch insert names them all
 ROW_COLUMNS = COLUMNS[1:]
+#: one row, every column, as portable SQL with named parameters (tests seed SQLite files with it directly)
 _INSERT_ALL = f"INSERT INTO requests ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join(':' + k for k in ROW_COLUMNS)})"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('service', 'monolith')),
-    source TEXT,
-    image TEXT,
-    sha256 TEXT,
-    model TEXT,
-    ok INTEGER NOT NULL,
-    error_code TEXT,
-    error_message TEXT,
-    latency_ms REAL,
-    queue_ms REAL,
-    decode_ms REAL,
-    preprocess_ms REAL,
-    inference_ms REAL,
-    backend_total_ms REAL,
-    import_ms REAL,
-    model_load_ms REAL,
-    batch_size INTEGER,
-    top1_index INTEGER,
-    top1_label TEXT,
-    top1_p REAL
-);
-CREATE INDEX IF NOT EXISTS requests_kind_ts ON requests (kind, ts);
-"""
-
-#: the indexes the history's charts read through (added to existing databases when a store opens: no row changes)
-_INDEXES = f"""
-CREATE INDEX IF NOT EXISTS requests_kind_ok_latency ON requests (kind, ok, latency_ms);
-CREATE INDEX IF NOT EXISTS requests_ok_ts ON requests (ok, ts, latency_ms, kind, batch_size, queue_ms);
-CREATE INDEX IF NOT EXISTS requests_group_latency ON requests (ok, ({GROUP_SQL}), latency_ms, batch_size);
-"""
+_SUCCESS = "ok = 1 AND latency_ms IS NOT NULL"
 
 
 class HistoryStore:
-    """The request history in one SQLite file; cheap to create, safe to share across threads and processes.
+    """The request history in one database (a SQLite file path, or a URL: engine.py); safe to share across threads
+    and processes. Opening one upgrades the database's schema when it is older (migrations.py).
 
     ``max_rows`` keeps only the newest rows, ``max_age_s`` drops older rows; None or 0 turns either off.
+    ``path`` is the SQLite file (a Path), or the URL with its password hidden for any other database.
     """
 
-    def __init__(self, path: str | Path, *, max_rows: int | None = DEFAULT_MAX_ROWS,
+    def __init__(self, location: str | Path, *, max_rows: int | None = DEFAULT_MAX_ROWS,
                  max_age_s: float | None = DEFAULT_MAX_AGE_S):
-        self.path = Path(path)
+        self._engine = create_history_engine(location)
+        self._pid = os.getpid()
+        self.path: Path | str = sqlite_file(self._engine.url) or self._engine.url.render_as_string(hide_password=True)
+        self.dialect = self._engine.dialect.name
         self.max_rows = int(max_rows) if max_rows else None
         self.max_age_s = float(max_age_s) if max_age_s else None
-        self._local = threading.local()
         self._inserts = 0
         self._inserts_lock = threading.Lock()
         self._background: HistoryWriter | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning("SQLite at %s refused WAL mode (got %s); concurrent writers may wait", self.path, mode)
-            conn.executescript(_SCHEMA)
-            conn.executescript(_INDEXES)
+        migrate(self._engine)
         self._prune_quietly()
 
     @classmethod
     def from_settings(cls, settings) -> "HistoryStore":
-        """The store at ``settings.db_path`` with the retention the dashboard settings ask for."""
+        """The store at ``settings.db_path`` (path or URL) with the retention the dashboard settings ask for."""
         return cls(settings.db_path, max_rows=settings.history_max_rows,
                    max_age_s=settings.history_max_age_days * 24 * 3600.0)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.row_factory = sqlite3.Row
-        return conn
+    @property
+    def engine(self) -> sa.Engine:
+        """This process's engine: a forked child starts a fresh pool instead of sharing its parent's connections."""
+        if os.getpid() != self._pid:
+            self._engine.dispose(close=False)
+            self._pid = os.getpid()
+        return self._engine
 
-    def _writer(self) -> sqlite3.Connection:
-        """This thread's long-lived connection for inserts (opening one costs ~1 ms; an insert ~0.03 ms)."""
-        conn, pid = getattr(self._local, "conn", None), getattr(self._local, "pid", None)
-        if conn is None or pid != os.getpid():  # never reuse a connection across a fork
-            conn = self._local.conn = self._connect()
-            self._local.pid = os.getpid()
-        return conn
+    def _read(self) -> Connection:
+        return self.engine.connect()
 
-    def journal_mode(self) -> str:
-        with closing(self._connect()) as conn:
-            return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    def _table(self, index: str) -> str:
+        """``requests``, read through ``index`` on SQLite (its planner picks a worse one for some of these queries)."""
+        return f"requests INDEXED BY {index}" if self.dialect == "sqlite" else "requests"
+
+    def journal_mode(self) -> str | None:
+        """SQLite's journal mode ("wal"); None for other databases."""
+        if self.dialect != "sqlite":
+            return None
+        with self._read() as conn:
+            return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
+
+    def dispose(self) -> None:
+        """Close the pooled connections (the store still works: it opens new ones when needed)."""
+        self.engine.dispose()
 
     def add(self, record: Mapping[str, object]) -> int:
         """Insert one record now, on this thread (keys from :data:`COLUMNS`; ``ts`` defaults to now); return its id."""
         row = _prepared(_checked(record))
-        names = ", ".join(row)
-        marks = ", ".join(f":{k}" for k in row)
-        cursor = self._writer().execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
+        with self.engine.connect().execution_options(**IMMEDIATE) as conn, conn.begin():
+            new_id = conn.execute(schema.requests.insert(), row).inserted_primary_key[0]
         self._count_inserts(1)
-        return int(cursor.lastrowid)
+        return int(new_id)
 
     # --- the background writer ---------------------------------------------------------------------
 
@@ -200,14 +174,8 @@ class HistoryStore:
     def _write_rows(self, records) -> None:
         """Insert a batch of submitted records in one transaction (the writer thread's job)."""
         rows = [dict.fromkeys(ROW_COLUMNS) | _prepared(record) for record in records]
-        conn = self._writer()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(_INSERT_ALL, rows)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self.engine.connect().execution_options(**IMMEDIATE) as conn, conn.begin():
+            conn.execute(schema.requests.insert(), rows)
         self._count_inserts(len(rows))
 
     def _count_inserts(self, count: int) -> None:
@@ -223,20 +191,20 @@ class HistoryStore:
     def recent(self, limit: int = 50, kind: str | None = None) -> list[dict]:
         """The newest ``limit`` records, newest first, text cleaned and capped (also rows stored before the caps)."""
         self.flush()
-        where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
-        with closing(self._connect()) as conn:
-            rows = conn.execute(f"SELECT * FROM requests {where} ORDER BY id DESC LIMIT ?", [*params, int(limit)]).fetchall()
+        where = "WHERE kind = :kind" if kind else ""
+        with self._read() as conn:
+            rows = conn.execute(sa.text(f"SELECT * FROM requests {where} ORDER BY id DESC LIMIT :limit"),
+                                {"kind": kind, "limit": int(limit)}).mappings().all()
         return [clean_record(dict(r)) for r in rows]
 
     def latencies(self, kind: str, window: int = SUMMARY_WINDOW) -> list[dict]:
         """Successful requests of one kind, oldest first: ts, latency_ms, image, top1_label, batch_size, model."""
         self.flush()
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(sa.text(
                 "SELECT * FROM (SELECT id, ts, latency_ms, image, top1_label, batch_size, model FROM requests"
-                " WHERE kind = ? AND ok = 1 AND latency_ms IS NOT NULL ORDER BY id DESC LIMIT ?) ORDER BY id",
-                (kind, int(window)),
-            ).fetchall()
+                f" WHERE kind = :kind AND {_SUCCESS} ORDER BY id DESC LIMIT :window) AS newest ORDER BY id"),
+                {"kind": kind, "window": int(window)}).mappings().all()
         return [dict(r) for r in rows]
 
     def group_percentiles(self, percents=PERCENTS) -> dict[int, dict]:
@@ -244,100 +212,101 @@ class HistoryStore:
         {group: {"count": n, "p5": ms, ..., "min", "max", "batch_min", "batch_max"}}."""
         self.flush()
         out: dict[int, dict] = {}
-        where = f"ok = 1 AND ({GROUP_SQL}) = ? AND latency_ms IS NOT NULL"
-        with closing(self._connect()) as conn:
+        where = f"ok = 1 AND ({GROUP_SQL}) = :group AND latency_ms IS NOT NULL"
+        table = self._table(schema.GROUP_LATENCY.name)
+        with self._read() as conn:
             for group in GROUPS:
-                stats = _ranked_percentiles(conn, where, (group,), (0, *percents, 100), "requests_group_latency")
+                stats = _ranked_percentiles(conn, table, where, {"group": group}, (0, *percents, 100))
                 stats["min"], stats["max"] = stats.pop("p0"), stats.pop("p100")  # both ends of the index: no scan
                 stats["batch_min"] = stats["batch_max"] = None
                 if stats["count"] and group == ALONE:
                     stats["batch_min"] = stats["batch_max"] = 1  # what "alone" means
                 elif stats["count"]:
-                    stats["batch_min"], stats["batch_max"] = conn.execute(
-                        f"SELECT MIN(batch_size), MAX(batch_size) FROM requests"
-                        f" INDEXED BY requests_group_latency WHERE {where}", (group,)).fetchone()
+                    stats["batch_min"], stats["batch_max"] = conn.execute(sa.text(
+                        f"SELECT MIN(batch_size), MAX(batch_size) FROM {table} WHERE {where}"), {"group": group}).one()
                 out[group] = stats
         return out
 
     def group_values(self, group: int, limit: int) -> list[float]:
         """The newest ``limit`` round trips (ms) of one group (stats.py), for drawing each as a point."""
         self.flush()
-        with closing(self._connect()) as conn:
-            return [r[0] for r in conn.execute(
-                f"SELECT latency_ms FROM requests WHERE ok = 1 AND ({GROUP_SQL}) = ? AND latency_ms IS NOT NULL"
-                " ORDER BY id DESC LIMIT ?", (int(group), int(limit)))]
+        with self._read() as conn:
+            return list(conn.execute(sa.text(
+                f"SELECT latency_ms FROM requests WHERE ok = 1 AND ({GROUP_SQL}) = :group AND latency_ms IS NOT NULL"
+                " ORDER BY id DESC LIMIT :limit"), {"group": int(group), "limit": int(limit)}).scalars())
 
     def activity(self, bin_s: float = ACTIVITY_BIN_S) -> tuple[np.ndarray, np.ndarray]:
         """(bin starts in Unix seconds, successful requests per bin), oldest first: where the history has data.
 
-        One pass down the (ok, ts) index, grouped in order (no sort): a few hundred rows, whatever the table size.
+        One pass down the (ok, ts) index, grouped in order (no sort on SQLite): a few hundred rows, whatever the
+        table size. (SQLite's CAST truncates, PostgreSQL's rounds: times are positive, so FLOOR there.)
         """
         self.flush()
-        with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT CAST(ts / ? AS INTEGER) AS bin, COUNT(*) FROM requests"
-                                " WHERE ok = 1 AND latency_ms IS NOT NULL GROUP BY bin", (float(bin_s),)).fetchall()
+        binned = "CAST(ts / :bin_s AS INTEGER)" if self.dialect == "sqlite" else "CAST(FLOOR(ts / :bin_s) AS BIGINT)"
+        with self._read() as conn:
+            rows = conn.execute(sa.text(f"SELECT {binned} AS bin, COUNT(*) FROM requests WHERE {_SUCCESS}"
+                                        " GROUP BY bin ORDER BY bin"), {"bin_s": float(bin_s)}).all()
         if not rows:
             return np.empty(0), np.empty(0, dtype=np.int64)
-        table = np.array(rows, dtype=np.int64)
+        table = np.array([tuple(r) for r in rows], dtype=np.int64)
         return table[:, 0] * float(bin_s), table[:, 1]
 
     def time_span(self, since_ts: float) -> tuple[float | None, float | None, int]:
         """(first, last, count) of the successful requests at or after ``since_ts`` (the (ok, ts) index)."""
         self.flush()
-        with closing(self._connect()) as conn:
-            first, last, count = conn.execute(
-                "SELECT MIN(ts), MAX(ts), COUNT(*) FROM requests WHERE ok = 1 AND ts >= ? AND latency_ms IS NOT NULL",
-                (float(since_ts),)).fetchone()
+        with self._read() as conn:
+            first, last, count = conn.execute(sa.text(
+                "SELECT MIN(ts), MAX(ts), COUNT(*) FROM requests WHERE ok = 1 AND ts >= :since AND latency_ms IS NOT NULL"),
+                {"since": float(since_ts)}).one()
         return first, last, int(count)
 
     def time_bounds(self, since_ts: float) -> tuple[float | None, float | None]:
         """(first, last) time of the successful requests at or after ``since_ts``: two index lookups, no scan
         (count them with :meth:`activity`)."""
         self.flush()
-        where = "WHERE ok = 1 AND ts >= ? AND latency_ms IS NOT NULL"
-        with closing(self._connect()) as conn:
-            first, last = (conn.execute(f"SELECT ts FROM requests {where} ORDER BY ts {order} LIMIT 1",
-                                        (float(since_ts),)).fetchone() for order in ("ASC", "DESC"))
-        return (first[0] if first else None), (last[0] if last else None)
+        where = "WHERE ok = 1 AND ts >= :since AND latency_ms IS NOT NULL"
+        with self._read() as conn:
+            first, last = (conn.execute(sa.text(f"SELECT ts FROM requests {where} ORDER BY ts {order} LIMIT 1"),
+                                        {"since": float(since_ts)}).scalar() for order in ("ASC", "DESC"))
+        return first, last
 
     def latency_arrays(self, since_ts: float = 0.0, max_rows: int = SAMPLE_ROWS, count: int | None = None) -> LatencyArrays:
         """Successful requests at or after ``since_ts`` as numpy arrays (time, round trip, group, batch), oldest first.
 
         More than ``max_rows`` of them: every k-th by id (a systematic sample, ``sample_step`` k), so one refresh
         never turns 100,000 rows into Python objects. Read through the covering (ok, ts, ...) index as plain
-        tuples (numpy reads those ten times faster than ``sqlite3.Row``). ``count``: how many there are, when the
-        caller knows already (:meth:`time_span`), which saves counting them again.
+        tuples straight from the driver (numpy reads those many times faster than row objects). ``count``: how
+        many there are, when the caller knows already (:meth:`time_span`), which saves counting them again.
         """
         if count is None:
             count = self.time_span(since_ts)[2]
         step = max(1, math.ceil(count / max_rows)) if count else 1
         sample = "" if step == 1 else f" AND id % {int(step)} = 0"
-        with closing(self._connect()) as conn:
-            conn.row_factory = None
-            rows = conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(sa.text(
                 f"SELECT ts, latency_ms, {GROUP_SQL}, batch_size FROM requests"
-                f" WHERE ok = 1 AND ts >= ? AND latency_ms IS NOT NULL{sample} ORDER BY ts DESC",
-                (float(since_ts),)).fetchall()
+                f" WHERE ok = 1 AND ts >= :since AND latency_ms IS NOT NULL{sample} ORDER BY ts DESC"),
+                {"since": float(since_ts)}).cursor.fetchall()  # the driver's tuples, not Row objects
         return LatencyArrays.from_rows(rows, sample_step=step)
 
     def points(self, since_ts: float, limit: int) -> list[dict]:
         """Successful requests at or after ``since_ts`` (at most the newest ``limit``), oldest first, with what
         their hover text explains (:data:`POINT_COLUMNS` and ``group``); text cleaned and capped."""
         self.flush()
-        with closing(self._connect()) as conn:
-            rows = conn.execute(
+        with self._read() as conn:
+            rows = conn.execute(sa.text(
                 f"SELECT {', '.join(POINT_COLUMNS)}, {GROUP_SQL} AS grp FROM requests"
-                " WHERE ok = 1 AND latency_ms IS NOT NULL AND ts >= ? ORDER BY id DESC LIMIT ?",
-                (float(since_ts), int(limit))).fetchall()
+                f" WHERE {_SUCCESS} AND ts >= :since ORDER BY id DESC LIMIT :limit"),
+                {"since": float(since_ts), "limit": int(limit)}).mappings().all()
         return [clean_record(dict(r)) for r in reversed(rows)]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{kind: {"ok": n, "errors": m}} over the whole table."""
         self.flush()
         out = {kind: {"ok": 0, "errors": 0} for kind in KINDS}
-        with closing(self._connect()) as conn:
-            for kind, ok, n in conn.execute("SELECT kind, ok, COUNT(*) FROM requests GROUP BY kind, ok"):
-                out[kind]["ok" if ok else "errors"] = n
+        with self._read() as conn:
+            for kind, ok, n in conn.execute(sa.text("SELECT kind, ok, COUNT(*) FROM requests GROUP BY kind, ok")):
+                out[kind]["ok" if ok else "errors"] = int(n)
         return out
 
     def summary(self, groups: dict[int, dict] | None = None) -> dict:
@@ -358,37 +327,37 @@ class HistoryStore:
 
     def _service_percentiles(self) -> dict:
         """p50 and p95 of every successful service request, alone or not (the (kind, ok, latency) index)."""
-        with closing(self._connect()) as conn:
-            stats = _ranked_percentiles(conn, "kind = ? AND ok = 1 AND latency_ms IS NOT NULL", (SERVICE,), (50, 95))
+        with self._read() as conn:
+            stats = _ranked_percentiles(conn, "requests", f"kind = :kind AND {_SUCCESS}", {"kind": SERVICE}, (50, 95))
         return {"p50": stats["p50"], "p95": stats["p95"]}
 
     def signature(self) -> list:
         """Changes whenever a row is added or the table is cleared (cheap; lets the UI skip redraws)."""
         self.flush()
-        with closing(self._connect()) as conn:
-            count, last = conn.execute("SELECT COUNT(*), MAX(id) FROM requests").fetchone()
-        return [count, last]
+        with self._read() as conn:
+            count, last = conn.execute(sa.text("SELECT COUNT(*), MAX(id) FROM requests")).one()
+        return [int(count), last]
 
     def image_name(self, sha256: str) -> str | None:
         """The name this image was last recorded under (the server's own record, not what a browser says)."""
         self.flush()
-        with closing(self._connect()) as conn:
-            row = conn.execute("SELECT image FROM requests WHERE sha256 = ? AND image IS NOT NULL ORDER BY id DESC LIMIT 1",
-                               (str(sha256),)).fetchone()
-        return row["image"] if row else None
+        with self._read() as conn:
+            return conn.execute(sa.text("SELECT image FROM requests WHERE sha256 = :sha256 AND image IS NOT NULL"
+                                        " ORDER BY id DESC LIMIT 1"), {"sha256": str(sha256)}).scalar()
 
     def prune(self) -> int:
         """Apply the retention (rows beyond ``max_rows``, rows older than ``max_age_s``); return how many went."""
         deleted = 0
-        with closing(self._connect()) as conn:
+        with self.engine.connect().execution_options(**IMMEDIATE) as conn, conn.begin():
             if self.max_age_s:
                 cutoff = time.time() - self.max_age_s
                 for kind in KINDS:  # one range scan per kind on the (kind, ts) index
-                    deleted += conn.execute("DELETE FROM requests WHERE kind = ? AND ts < ?", (kind, cutoff)).rowcount
+                    deleted += conn.execute(sa.text("DELETE FROM requests WHERE kind = :kind AND ts < :cutoff"),
+                                            {"kind": kind, "cutoff": cutoff}).rowcount
             if self.max_rows:
-                # ids only grow (AUTOINCREMENT) and deletions take the oldest, so this keeps the newest max_rows
-                deleted += conn.execute("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?",
-                                        (self.max_rows,)).rowcount
+                # ids only grow (AUTOINCREMENT, a sequence) and deletions take the oldest: this keeps the newest
+                deleted += conn.execute(sa.text("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - :n"),
+                                        {"n": self.max_rows}).rowcount
         if deleted:
             log.info("History retention removed %d old rows from %s", deleted, self.path)
         return deleted
@@ -396,14 +365,14 @@ class HistoryStore:
     def _prune_quietly(self) -> None:
         try:
             self.prune()
-        except sqlite3.Error:  # retention is housekeeping: never fail an insert or a start for it
+        except sa.exc.SQLAlchemyError:  # retention is housekeeping: never fail an insert or a start for it
             log.warning("Could not apply the history retention to %s", self.path, exc_info=True)
 
     def clear(self) -> int:
         """Delete every record; return how many there were."""
         self.flush()
-        with closing(self._connect()) as conn:
-            return conn.execute("DELETE FROM requests").rowcount
+        with self.engine.connect().execution_options(**IMMEDIATE) as conn, conn.begin():
+            return conn.execute(sa.text("DELETE FROM requests")).rowcount
 
     def to_csv(self) -> str:
         """The whole history as CSV (oldest first) with a readable UTC ``time`` column."""
@@ -411,8 +380,8 @@ class HistoryStore:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["time", *COLUMNS], extrasaction="ignore")
         writer.writeheader()
-        with closing(self._connect()) as conn:
-            for row in conn.execute("SELECT * FROM requests ORDER BY id"):
+        with self._read() as conn:
+            for row in conn.execute(sa.text("SELECT * FROM requests ORDER BY id")).mappings():
                 record = dict(row)
                 record["time"] = format_time(record["ts"])
                 writer.writerow({key: csv_cell(value) for key, value in record.items()})
@@ -438,27 +407,25 @@ def _prepared(row: dict) -> dict:
 # --- statistics -----------------------------------------------------------------------------------
 
 
-def _ranked_percentiles(conn: sqlite3.Connection, where: str, params: tuple, percents, index: str | None = None) -> dict:
-    """{"count": n, "p<p>": ms...} of ``latency_ms`` over the rows ``where`` selects, exact (numpy's linear
-    interpolation): the two values around each rank, read with ``ORDER BY latency_ms LIMIT 2 OFFSET rank``
-    down an index that ends in latency_ms (SQLite walks the index; no row reaches Python). Percentiles above
-    the median walk from the slow end (``DESC``), so p95 and the maximum cost 5 % and 0 % of a walk, not 95 %."""
-    table = f"requests INDEXED BY {index}" if index else "requests"
-    count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+def _ranked_percentiles(conn: Connection, table: str, where: str, params: dict, percents) -> dict:
+    """{"count": n, "p<p>": ms...} of ``latency_ms`` over the rows of ``table`` (``requests``, maybe with an index
+    hint) that ``where`` selects, exact (numpy's linear interpolation): the two values around each rank, read with
+    ``ORDER BY latency_ms LIMIT 2 OFFSET rank`` down an index that ends in latency_ms (the database walks the
+    index; no row reaches Python). Percentiles above the median walk from the slow end (``DESC``), so p95 and
+    the maximum cost 5 % and 0 % of a walk, not 95 %."""
+    count = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE {where}"), params).scalar()
     stats: dict = {"count": int(count)}
+    ascending = sa.text(f"SELECT latency_ms FROM {table} WHERE {where} ORDER BY latency_ms LIMIT 2 OFFSET :skip")
+    descending = sa.text(f"SELECT latency_ms FROM {table} WHERE {where} ORDER BY latency_ms DESC LIMIT 2 OFFSET :skip")
     for p in percents:
         stats[f"p{p}"] = None
         if count:
             position = (count - 1) * p / 100
             low = int(position)
             if p <= 50:  # an OFFSET walks the index: from the fast end below the median, from the slow end above
-                values = [r[0] for r in conn.execute(
-                    f"SELECT latency_ms FROM {table} WHERE {where} ORDER BY latency_ms LIMIT 2 OFFSET ?",
-                    (*params, low))]
+                values = list(conn.execute(ascending, {**params, "skip": low}).scalars())
             else:
-                values = [r[0] for r in conn.execute(
-                    f"SELECT latency_ms FROM {table} WHERE {where} ORDER BY latency_ms DESC LIMIT 2 OFFSET ?",
-                    (*params, max(count - 2 - low, 0)))][::-1]
+                values = list(conn.execute(descending, {**params, "skip": max(count - 2 - low, 0)}).scalars())[::-1]
                 if low == count - 1:  # the top value itself: nothing above it to interpolate with
                     values = values[-1:]
             stats[f"p{p}"] = values[0] + (values[-1] - values[0]) * (position - low)

@@ -30,7 +30,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("--model", dest="monolith_model", metavar="M",
                         help="model name or .keras file (default: the dashboard's monolith model)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--db", dest="db_path", type=Path, help="SQLite history file (default DATA_DIR/history.sqlite3)")
+    where.add_argument("--db", dest="db_path", help="history: a SQLite file or a database URL (default DATA_DIR/history.sqlite3)")
     where.add_argument("--data-dir", type=Path, help="history and monolith queue folder (default ./data in the repo)")
     return parser
 

@@ -17,13 +17,14 @@ from typing import Callable
 
 from model_backend.errors import Overloaded
 
-from ..common.kept_uploads import kept_upload
+from ..classify.session_results import is_sha256
+from ..common.kept_uploads import KEEP_UPLOADS, kept_upload
 from ..common.sanitize import fallback_name
 from ..history.records import SERVICE, monolith_record
 from ..history.store import HistoryStore
 from ..settings import DashboardSettings
-from .layout import monolith_result, no_image_panel, refused_panel
-from .queue import MonolithQueue, QueuePlace
+from .layout import image_gone_panel, monolith_result, no_image_panel, refused_panel
+from .queue import MonolithSlots, QueuePlace, monolith_slots
 from .runner import run_monolith_on_file
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,13 @@ log = logging.getLogger(__name__)
 Runner = Callable[..., tuple[dict, float]]
 
 
-def monolith_queue(settings: DashboardSettings) -> MonolithQueue:
-    """The queue every dashboard process on this host shares (files under data_dir)."""
-    return MonolithQueue(settings.data_dir / "monolith-queue", slots=settings.monolith_concurrency,
-                         max_waiting=settings.monolith_queue)
+def monolith_queue(settings: DashboardSettings) -> MonolithSlots:
+    """The cap every dashboard process shares: in Redis across replicas (``--redis``), else files under data_dir."""
+    return monolith_slots(settings)
 
 
 def run_in_slot(settings: DashboardSettings, path: Path, name: str, on_progress: Callable[[str], None] | None = None,
-                *, queue: MonolithQueue | None = None, runner: Runner = run_monolith_on_file) -> tuple[dict, float]:
+                *, queue: MonolithSlots | None = None, runner: Runner = run_monolith_on_file) -> tuple[dict, float]:
     """Wait for a monolith slot, then run the monolith on ``path``: (its JSON or an error dict, wall-clock ms).
 
     Raises :class:`Overloaded` when the line is full (or waited in too long). ``on_progress`` hears the place in
@@ -64,7 +64,7 @@ def run_in_slot(settings: DashboardSettings, path: Path, name: str, on_progress:
 
 
 def run_monolith_view(settings: DashboardSettings, store: HistoryStore, sha256: object,
-                      on_progress: Callable[[str], None] | None = None, *, queue: MonolithQueue | None = None,
+                      on_progress: Callable[[str], None] | None = None, *, queue: MonolithSlots | None = None,
                       runner: Runner = run_monolith_on_file):
     """Run the monolith on a kept upload, record a "monolith" row and return the result panel.
 
@@ -72,7 +72,8 @@ def run_monolith_view(settings: DashboardSettings, store: HistoryStore, sha256: 
     """
     path = kept_upload(settings.uploads_dir, sha256) if isinstance(sha256, str) else None
     if path is None:
-        return no_image_panel()
+        # A session's result can outlive its kept image (the newest KEEP_UPLOADS of every visitor are kept).
+        return image_gone_panel(KEEP_UPLOADS) if is_sha256(sha256) else no_image_panel()
     name = store.image_name(sha256) or fallback_name(sha256)
     try:
         result, wall_ms = run_in_slot(settings, path, name, on_progress, queue=queue, runner=runner)

@@ -112,6 +112,12 @@ def no_image_panel() -> dbc.Alert:
     return dbc.Alert("Classify an image first (drop one or click an example), then run the monolith on it.", color="info")
 
 
+def image_gone_panel(keep: int) -> dbc.Alert:
+    """What the panel says when the chosen result's image is no longer kept on the server (the oldest go first)."""
+    return dbc.Alert(f"This image is no longer kept on the server (it keeps the newest {keep} uploads of every "
+                     "visitor). Drop it again, then run the monolith on it.", color="info", className="monolith-gone")
+
+
 def refused_panel(message: str) -> dbc.Alert:
     """A run refused at once because the line of waiting runs is full."""
     return dbc.Alert(message, color="warning", className="monolith-refused")

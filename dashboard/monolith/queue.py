@@ -21,8 +21,9 @@ leak. A slot's descriptor is handed to the monolith subprocess as well
 (:attr:`Slot.fd`, ``subprocess.Popen(pass_fds=...)``), so a slot stays taken
 until that TensorFlow process has exited too, even if the dashboard process
 that started it was killed first. flock works between processes on one host;
-it does not coordinate hosts over NFS (replicas on several hosts each get
-their own cap).
+it does not coordinate hosts over NFS. Replicas on several hosts share one cap
+through Redis instead (``--redis URL``: dashboard/jobs/redis_slots.py, the same
+contract); :func:`monolith_slots` picks the implementation from the settings.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from model_backend.errors import Overloaded
+
+if TYPE_CHECKING:
+    from ..settings import DashboardSettings
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,33 @@ class Slot:
 
     def __repr__(self) -> str:
         return f"Slot({self.index}, {'held' if self.fd >= 0 else 'released'})"
+
+
+class MonolithSlots(Protocol):
+    """The cap's one interface: files on one host (:class:`MonolithQueue`) or Redis across hosts (RedisMonolithQueue)."""
+
+    slots: int
+    max_waiting: int
+
+    def acquire(self, on_wait: Callable[[QueuePlace], None] | None = None, timeout_s: float | None = None) -> Slot:
+        """A slot, at once or after waiting in line; :class:`QueueFull` at once when the line is full."""
+
+    def running(self) -> int:
+        """How many slots are taken right now."""
+
+    def waiting(self) -> int:
+        """How many callers are in line right now."""
+
+
+def monolith_slots(settings: "DashboardSettings") -> MonolithSlots:
+    """The cap these settings share: in Redis when ``settings.redis`` is set, else files under data_dir."""
+    if settings.redis:
+        from ..jobs.redis_slots import RedisMonolithQueue
+
+        return RedisMonolithQueue(settings.redis, slots=settings.monolith_concurrency,
+                                  max_waiting=settings.monolith_queue)
+    return MonolithQueue(settings.data_dir / "monolith-queue", slots=settings.monolith_concurrency,
+                         max_waiting=settings.monolith_queue)
 
 
 class MonolithQueue:

@@ -7,12 +7,12 @@ import base64
 import csv
 import io
 import json
-import sqlite3
 import time
 import unicodedata
 from datetime import timezone
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from dashboard.app import create_app
@@ -24,6 +24,7 @@ from dashboard.common.sanitize import NAME_MAX, clean_name, clean_text, csv_cell
 from dashboard.history import controller as history_controller
 from dashboard.history import store as history_store
 from dashboard.history.figures import time_figure
+from dashboard.history import schema
 from dashboard.history.layout import history_table
 from dashboard.history.records import MONOLITH, SERVICE, error_record, service_record
 from dashboard.history.store import HistoryStore
@@ -46,6 +47,18 @@ NAMES = {
 }
 REPLY = {"ok": True, "predictions": [{"index": 285, "label": "Egyptian cat", "p": 0.8}], "model": "stub",
          "timings_ms": {"queue": 0.1, "decode": 0.1, "preprocess": 0.1, "inference": 1.0, "total": 1.3}, "batch_size": 1}
+
+
+@pytest.fixture
+def history_db(tmp_path):
+    """A SQLite file here; tests/process/test_history_db_backends.py runs the store tests below on PostgreSQL too."""
+    return tmp_path / "h.sqlite3"
+
+
+def insert_raw(store: HistoryStore, rows: list[dict]) -> None:
+    """Rows straight into the table, uncleaned (as stored before the caps), on either database."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.insert(schema.requests), rows)
 
 
 def is_clean(name: str) -> bool:
@@ -71,8 +84,8 @@ def test_any_name_comes_out_clean_capped_never_empty_and_stays_so(raw):
 
 
 @pytest.mark.parametrize("raw", NAMES.values(), ids=NAMES.keys())
-def test_the_store_cleans_names_as_its_last_line_of_defence(tmp_path, raw):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_the_store_cleans_names_as_its_last_line_of_defence(history_db, raw):
+    store = HistoryStore(history_db)
     store.add(service_record(raw, "ab" * 32, REPLY, 1.0))
     [row] = store.recent()
     assert is_clean(row["image"]) and row["image"] == clean_name(raw, "ab" * 32)
@@ -139,14 +152,13 @@ def test_api_names_are_stored_and_answered_clean(api, way, raw):
     assert is_clean(answered) and row["image"] == answered
 
 
-def test_a_history_of_huge_names_stays_a_small_refresh(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_a_history_of_huge_names_stays_a_small_refresh(history_db):
+    store = HistoryStore(history_db)
     for i in range(200):
         store.add(service_record(f"{i}-{HUGE}.png", None, REPLY, float(i + 1)))
     # rows written before names were capped, straight into the table, are drawn small too
-    with sqlite3.connect(store.path) as conn:
-        conn.executemany("INSERT INTO requests (ts, kind, image, ok, latency_ms, error_message) VALUES (?, ?, ?, 1, 5.0, ?)",
-                         [(time.time(), SERVICE, HUGE, HUGE)] * 20)
+    insert_raw(store, [{"ts": time.time(), "kind": SERVICE, "image": HUGE, "ok": 1, "latency_ms": 5.0,
+                        "error_message": HUGE}] * 20)
     view = history_controller.history_view(store)
     size = sum(len(json.dumps(f.to_plotly_json(), default=str)) for f in (view.time_figure, view.distribution_figure)) \
         + len(text_of(view.summary)) + len(text_of(view.table))
@@ -156,17 +168,16 @@ def test_a_history_of_huge_names_stays_a_small_refresh(tmp_path):
 
 def test_the_history_api_answers_old_rows_with_huge_names_small(api):
     http, store = api()
-    with sqlite3.connect(store.path) as conn:  # rows written before names were capped
-        conn.executemany("INSERT INTO requests (ts, kind, image, ok, latency_ms, error_message) VALUES (?, ?, ?, 1, 5.0, ?)",
-                         [(time.time(), SERVICE, HUGE + "\u202e.png", HUGE)] * 20)
+    insert_raw(store, [{"ts": time.time(), "kind": SERVICE, "image": HUGE + "\u202e.png", "ok": 1, "latency_ms": 5.0,
+                        "error_message": HUGE}] * 20)  # rows written before names were capped
     response = http.get("/api/v1/history?limit=1000")
     assert response.status_code == 200
     assert len(response.get_data()) < 200_000, len(response.get_data())  # was 20 x 2 x 400 KB
     assert all(is_clean(r["image"]) and len(r["image"]) <= NAME_MAX for r in response.get_json()["records"])
 
 
-def test_other_stored_strings_are_capped_and_cleaned(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_other_stored_strings_are_capped_and_cleaned(history_db):
+    store = HistoryStore(history_db)
     store.add(error_record(MONOLITH, "cat.png", None, "internal" * 1000, "Traceback\x00\n" + "x" * 100_000,
                            model="m" * 10_000))
     store.add(service_record("cat.png", None, {**REPLY, "model": {"not": "a string"},
@@ -194,14 +205,14 @@ def dangerous(cell: str) -> bool:
 
 
 @pytest.mark.parametrize("payload", FORMULAS, ids=repr)
-def test_csv_export_neutralises_formulas_in_every_text_column(tmp_path, payload):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_csv_export_neutralises_formulas_in_every_text_column(history_db, payload):
+    store = HistoryStore(history_db)
     store.add(error_record(SERVICE, payload, payload, payload, payload, 1.0, source=payload, model=payload))
     store.add(service_record(payload, None, {**REPLY, "model": payload,
                                              "predictions": [{"index": 1, "label": payload, "p": 0.5}]}, 2.0))
-    with sqlite3.connect(store.path) as conn:  # an old row, stored before any cleaning
-        conn.execute("INSERT INTO requests (ts, kind, source, image, sha256, model, ok, error_code, error_message, top1_label)"
-                     " VALUES (?, 'service', ?, ?, ?, ?, 0, ?, ?, ?)", (time.time(), *([payload] * 7)))
+    insert_raw(store, [{"ts": time.time(), "kind": SERVICE, "ok": 0,  # an old row, stored before any cleaning
+                        **dict.fromkeys(("source", "image", "sha256", "model", "error_code", "error_message", "top1_label"),
+                                        payload)}])
     rows = list(csv.DictReader(io.StringIO(store.to_csv())))
     assert len(rows) == 3
     for row in rows:
@@ -265,27 +276,27 @@ def test_dash_components_show_the_name_as_text_not_escaped_twice():
 # --- retention -----------------------------------------------------------------------------------------------
 
 
-def test_inserting_beyond_max_rows_keeps_the_newest(tmp_path, monkeypatch):
+def test_inserting_beyond_max_rows_keeps_the_newest(history_db, monkeypatch):
     monkeypatch.setattr(history_store, "PRUNE_EVERY", 10)
-    store = HistoryStore(tmp_path / "h.sqlite3", max_rows=50)
+    store = HistoryStore(history_db, max_rows=50)
     peak = 0
     for i in range(125):
         store.add(service_record(f"img-{i}", None, REPLY, 1.0))
         peak = max(peak, store.signature()[0])
     assert peak <= 50 + 10  # checked every PRUNE_EVERY inserts, so it never runs far over
-    reopened = HistoryStore(tmp_path / "h.sqlite3", max_rows=50)  # and when a store opens
+    reopened = HistoryStore(history_db, max_rows=50)  # and when a store opens
     assert [r["image"] for r in reopened.recent(1000)] == [f"img-{i}" for i in range(124, 74, -1)]
 
 
-def test_rows_older_than_the_age_limit_go(tmp_path):
+def test_rows_older_than_the_age_limit_go(history_db):
     day = 24 * 3600
     now = time.time()
-    store = HistoryStore(tmp_path / "h.sqlite3", max_age_s=None)
+    store = HistoryStore(history_db, max_age_s=None)
     for age_days, name in ((400, "old"), (366, "just too old"), (364, "recent"), (0, "now")):
         store.add({**service_record(name, None, REPLY, 1.0), "ts": now - age_days * day})
         store.add({**error_record(MONOLITH, name, None, "timeout", "slow"), "ts": now - age_days * day})
     assert store.signature()[0] == 8  # no age limit: nothing went
-    kept = HistoryStore(tmp_path / "h.sqlite3", max_age_s=365 * day)
+    kept = HistoryStore(history_db, max_age_s=365 * day)
     assert sorted({r["image"] for r in kept.recent()}) == ["now", "recent"] and kept.signature()[0] == 4
 
 

@@ -27,12 +27,18 @@ REQUESTS = 200
 
 
 @pytest.fixture
-def api(dash_settings):
-    """api(**settings) -> (Flask app, its HistoryStore); the app is stopped (writer drained) after the test."""
+def history_db(tmp_path):
+    """A SQLite file here; tests/process/test_history_db_backends.py runs these tests on PostgreSQL too."""
+    return tmp_path / "history.sqlite3"
+
+
+@pytest.fixture
+def api(dash_settings, history_db):
+    """api(**settings) -> (Flask app, its HistoryStore at ``history_db``); the app is stopped (writer drained) after."""
     apps = []
 
     def make(**overrides):
-        app = create_app(dash_settings(**overrides), StubClient())
+        app = create_app(dash_settings(**{"db_path": history_db, **overrides}), StubClient())
         apps.append(app)
         return app.server, app.server.extensions["warmserve"]["store"]
 
@@ -75,8 +81,8 @@ def test_8_threads_x_200_requests_lose_no_row_and_keep_each_threads_order(api):
     assert store.writer.overflowed == 0 and store.writer.failed == 0
 
 
-def test_a_full_queue_writes_on_the_callers_thread_instead_of_dropping(tmp_path, monkeypatch):
-    store = HistoryStore(tmp_path / "history.sqlite3")
+def test_a_full_queue_writes_on_the_callers_thread_instead_of_dropping(history_db, monkeypatch):
+    store = HistoryStore(history_db)
     release, writer_stuck = threading.Event(), threading.Event()
     write_rows = store._write_rows
 
@@ -93,7 +99,7 @@ def test_a_full_queue_writes_on_the_callers_thread_instead_of_dropping(tmp_path,
     for n in range(10):
         store.submit(error_record(SERVICE, f"more-{n}.png", None, "bad_image", "x"))
     # Another process (a fresh store on the same file) already sees the rows the full queue could not take.
-    elsewhere = HistoryStore(tmp_path / "history.sqlite3")
+    elsewhere = HistoryStore(history_db)
     assert len(elsewhere.recent(100)) == 10 - 2
     assert store.writer.overflowed == 8
     release.set()
@@ -102,13 +108,13 @@ def test_a_full_queue_writes_on_the_callers_thread_instead_of_dropping(tmp_path,
     assert store.close(5)
 
 
-def test_rows_submitted_after_close_are_written_directly(tmp_path):
-    store = HistoryStore(tmp_path / "history.sqlite3")
+def test_rows_submitted_after_close_are_written_directly(history_db):
+    store = HistoryStore(history_db)
     store.start_writer()
     store.submit(error_record(SERVICE, "before.png", None, "bad_image", "x"))
     assert store.close(5)
     store.submit(error_record(SERVICE, "after.png", None, "bad_image", "x"))
-    assert [r["image"] for r in HistoryStore(tmp_path / "history.sqlite3").recent(10)] == ["after.png", "before.png"]
+    assert [r["image"] for r in HistoryStore(history_db).recent(10)] == ["after.png", "before.png"]
 
 
 @pytest.mark.parametrize("queue", [10_000, 0], ids=["queued", "direct"])

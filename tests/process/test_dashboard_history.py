@@ -1,4 +1,5 @@
-"""The SQLite latency history with two writer processes on the same file (the rest: tests/unit/test_dashboard_history.py)."""
+"""The latency history with two writer processes on the same database, SQLite file and PostgreSQL alike
+(``history_db``; the rest: tests/unit/test_dashboard_history.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from dashboard.history.store import HistoryStore
 from tests.support.helpers import ROOT
 
 
-def test_two_processes_write_to_the_same_file(tmp_path):
-    path = tmp_path / "h.sqlite3"
+def test_two_processes_write_to_the_same_database(history_db):
+    path = history_db
     HistoryStore(path)
     script = textwrap.dedent(f"""
         import sys

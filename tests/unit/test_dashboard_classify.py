@@ -41,10 +41,11 @@ def test_decode_data_url_round_trip_and_errors():
 
 
 def test_browser_lists_become_uploads_and_extras_are_refused():
-    uploads, refused = uploads_from_browser([data_url(b"a"), data_url(b"b"), data_url(b"c")], ["a.png", "b.png", "c.png"],
-                                            max_files=2)
-    assert [u.name for u in uploads] == ["a.png", "b.png"] and uploads[0].data == b"a"
-    assert [r.name for r in refused] == ["c.png"] and "at most 2 images" in refused[0].error_message
+    png = b"\x89PNG\r\n\x1a\n"  # the web tier sends only files that start like an image it reads
+    uploads, refused = uploads_from_browser([data_url(png + b"a"), data_url(png + b"b"), data_url(png + b"c")],
+                                            ["a.png", "b.png", "c.png"], max_files=2)
+    assert [u.name for u in uploads] == ["a.png", "b.png"] and uploads[0].data == png + b"a"
+    assert [r.name for r in refused] == ["c.png"] and "only 2 images are sent per drop" in refused[0].error_message
 
 
 def test_web_tier_refuses_empty_and_oversized_files():

@@ -1,6 +1,8 @@
-"""The SQLite latency history: WAL, persistence, concurrent writers (threads), summary, clear, CSV.
+"""The latency history on SQLite and PostgreSQL (``history_db``): persistence, concurrent writers (threads),
+summary, clear, CSV; SQLite's WAL mode.
 
-Two writer processes on one file: tests/process/test_dashboard_history.py."""
+Here (the pure unit layer) ``history_db`` is a SQLite file; tests/process/test_history_db_backends.py runs the
+same tests on a real PostgreSQL. Two writer processes on one database: tests/process/test_dashboard_history.py."""
 
 from __future__ import annotations
 
@@ -19,19 +21,27 @@ MONOLITH_RESULT = {"model": "efficientnet-lite0", "image": "/tmp/cat.png", "pred
                    "timings_ms": {"import": 2500.0, "model_load": 800.0, "preprocess": 5.0, "inference": 900.0, "total": 4300.0}}
 
 
-def test_uses_wal_and_keeps_records_across_reopen(tmp_path):
-    path = tmp_path / "sub" / "history.sqlite3"
-    store = HistoryStore(path)
-    assert store.journal_mode() == "wal"
+@pytest.fixture
+def history_db(tmp_path):
+    return tmp_path / "h.sqlite3"
+
+
+def test_sqlite_uses_wal_in_a_folder_it_creates(tmp_path):
+    store = HistoryStore(tmp_path / "sub" / "history.sqlite3")
+    assert store.journal_mode() == "wal" and (tmp_path / "sub" / "history.sqlite3").is_file()
+
+
+def test_keeps_records_across_reopen(history_db):
+    store = HistoryStore(history_db)
     store.add(service_record("cat.png", "ab" * 32, REPLY, 25.0))
-    reopened = HistoryStore(path)
+    reopened = HistoryStore(history_db)
     [row] = reopened.recent()
     assert row["kind"] == SERVICE and row["image"] == "cat.png" and row["top1_label"] == "Egyptian cat"
     assert row["latency_ms"] == 25.0 and row["batch_size"] == 3 and row["inference_ms"] == 20.0 and row["ok"] == 1
 
 
-def test_monolith_rows_as_the_command_line_records_them(tmp_path):
-    path = tmp_path / "h.sqlite3"
+def test_monolith_rows_as_the_command_line_records_them(history_db):
+    path = history_db
     HistoryStore(path).add(monolith_record("cat.png", MONOLITH_RESULT, source="cli"))
     HistoryStore(path).add(monolith_record("junk.txt", {"error": {"code": "bad_image", "message": "not an image"}}, source="cli"))
     rows = HistoryStore(path).recent(kind=MONOLITH)
@@ -43,8 +53,8 @@ def test_monolith_rows_as_the_command_line_records_them(tmp_path):
     assert monolith_record("x", MONOLITH_RESULT, wall_ms=4700.0)["latency_ms"] == 4700.0
 
 
-def test_summary_percentiles_and_speedup(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_summary_percentiles_and_speedup(history_db):
+    store = HistoryStore(history_db)
     for ms in (10, 20, 30, 40, 50):
         store.add(service_record("a", None, REPLY, float(ms)))
     store.add(error_record(SERVICE, "b", None, "unavailable", "down"))
@@ -67,15 +77,15 @@ def test_percentile_and_speedup_edge_cases():
     assert speedup(None, 10) is None and speedup(1000, None) is None and speedup(1000, 10) == 100
 
 
-def test_threads_write_concurrently_without_losing_rows(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_threads_write_concurrently_without_losing_rows(history_db):
+    store = HistoryStore(history_db)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: store.add(service_record(f"img-{i}", None, REPLY, float(i))), range(200)))
     assert store.counts()[SERVICE]["ok"] == 200
 
 
-def test_clear_and_csv_export(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_clear_and_csv_export(history_db):
+    store = HistoryStore(history_db)
     store.add(service_record("cat, with comma.png", None, REPLY, 12.5))
     store.add(monolith_record("cat.png", MONOLITH_RESULT))
     rows = list(csv.DictReader(io.StringIO(store.to_csv())))
@@ -87,6 +97,6 @@ def test_clear_and_csv_export(tmp_path):
     assert store.to_csv().splitlines()[0].startswith("time,id,ts,kind")
 
 
-def test_unknown_kind_is_refused(tmp_path):
+def test_unknown_kind_is_refused(history_db):
     with pytest.raises(ValueError, match="kind"):
-        HistoryStore(tmp_path / "h.sqlite3").add({"kind": "other", "ok": True})
+        HistoryStore(history_db).add({"kind": "other", "ok": True})

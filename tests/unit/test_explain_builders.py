@@ -10,7 +10,7 @@ from dash import html
 from dashboard.classify.controller import results_view
 from dashboard.classify.figures import (BAR_COLOR, TOP_BAR_COLOR, UNSURE_BAR_COLOR, UNSURE_TOP_BAR_COLOR, is_unsure,
                                         top_k_figure)
-from dashboard.classify.layout import CARD_STAGES, result_card
+from dashboard.classify.layout import CARD_STAGES, result_card, tile_card
 from dashboard.classify.uploads import Outcome
 from dashboard.common.formatting import format_ms
 from dashboard.common.glossary import MONOLITH_TERMS, SERVICE_TERMS, STATUS_TERMS
@@ -98,10 +98,13 @@ def test_a_card_at_the_threshold_is_not_unsure():
 
 
 def test_results_view_uses_the_threshold_it_is_given_and_keeps_tooltip_ids_unique():
-    cards, _alert, _options, _value = results_view([outcome(0.5, "a.png"), outcome(0.5, "b.png")], unsure_below=0.6)
-    assert all("unsure" in text_of(card) for card in cards)
+    # Several images show as tiles (drawn compact; each opens to its full card, see test_results_session.py).
+    tiles, _alert, _options, _value = results_view([outcome(0.5, "a.png"), outcome(0.5, "b.png")], unsure_below=0.6)
+    assert all("unsure" in text_of(tile) for tile in tiles)
+    cards = [tile_card(outcome(0.5, name), unsure_below=0.6, key=key) for key, name in enumerate(("a.png", "b.png"))]
+    cards.append(result_card(outcome(0.5), unsure_below=0.6, key=0))  # the newest drop's full card, on the same page
     ids = [target for card in cards for target in tooltips(card)]
-    assert len(ids) == len(set(ids)) == 2 * (len(CARD_STAGES) + 4)  # stages, total, round trip, batch size, badge
+    assert len(ids) == len(set(ids)) == 3 * (len(CARD_STAGES) + 4)  # stages, total, round trip, batch size, badge
     assert "unsure" not in text_of(results_view([outcome(0.5)])[0][0])  # the default threshold is 0.30
 
 

@@ -10,6 +10,7 @@ from datetime import timezone
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from dashboard.common.figures import local_epoch_ms, log_ticks
 from dashboard.common.formatting import viewer_zone
@@ -35,9 +36,16 @@ def seed(store: HistoryStore, n: int, *, start: float = NOW - 3600, span: float 
                    queue_ms=None if group == MONOLITH_GROUP else (0.2 if group == ALONE else 3.0))
         rows.append(row)
         values[group].append(latency)
-    with sqlite3.connect(store.path) as conn:
-        conn.executemany(_INSERT_ALL, rows)
+    with store.engine.begin() as conn:  # SQLite or PostgreSQL alike
+        conn.execute(sa.text(_INSERT_ALL), rows)
     return values
+
+
+@pytest.fixture
+def history_db(tmp_path):
+    """A SQLite file here (the pure unit layer); tests/process/test_history_db_backends.py runs the store tests
+    below on PostgreSQL too."""
+    return tmp_path / "h.sqlite3"
 
 
 def figure_bytes(fig) -> int:
@@ -75,8 +83,8 @@ def test_bucket_percentiles_match_numpy_and_skip_empty_buckets():
 
 
 @pytest.mark.parametrize("n", [1, 4, 260])
-def test_few_requests_are_drawn_one_by_one_without_lines(tmp_path, n):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_few_requests_are_drawn_one_by_one_without_lines(history_db, n):
+    store = HistoryStore(history_db)
     seed(store, n, span=120)
     view = controller.history_view(store, "UTC")
     points = [t for t in view.time_figure.data]
@@ -88,8 +96,8 @@ def test_few_requests_are_drawn_one_by_one_without_lines(tmp_path, n):
     assert "one request" in view.time_note
 
 
-def test_the_time_view_starts_after_an_idle_gap(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_the_time_view_starts_after_an_idle_gap(history_db):
+    store = HistoryStore(history_db)
     seed(store, 40, start=NOW - 86_400, span=10)  # yesterday
     seed(store, 200, start=NOW, span=30, rng_seed=2)  # now: most of the requests
     view = controller.history_view(store, "UTC")
@@ -111,8 +119,8 @@ def _drawn(view) -> int:
     return sum(len([x for x in t.x if x is not None]) for t in view.time_figure.data if t.mode == "markers")
 
 
-def test_four_requests_over_six_hours_are_all_in_the_time_view(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_four_requests_over_six_hours_are_all_in_the_time_view(history_db):
+    store = HistoryStore(history_db)
     for offset_h in (0, 5, 5.9, 6):  # the size script's case: it showed 1 and "3 earlier ... distribution only"
         seed(store, 1, start=NOW - 6 * 3600 + offset_h * 3600, rng_seed=int(offset_h * 10))
     view = controller.history_view(store, "UTC")
@@ -122,8 +130,8 @@ def test_four_requests_over_six_hours_are_all_in_the_time_view(tmp_path):
     assert "idle" in view.time_note
 
 
-def test_three_bursts_a_day_apart_are_all_shown_with_the_idle_days_cut_out(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_three_bursts_a_day_apart_are_all_shown_with_the_idle_days_cut_out(history_db):
+    store = HistoryStore(history_db)
     for day, n in enumerate((90, 85, 85)):
         seed(store, n, start=NOW - (2 - day) * 86_400, span=600, rng_seed=day)
     view = controller.history_view(store, "UTC")
@@ -131,20 +139,20 @@ def test_three_bursts_a_day_apart_are_all_shown_with_the_idle_days_cut_out(tmp_p
     assert len(view.time_figure.layout.xaxis.rangebreaks) == 2
 
 
-def test_five_thousand_steady_requests_are_all_in_the_time_view(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_five_thousand_steady_requests_are_all_in_the_time_view(history_db):
+    store = HistoryStore(history_db)
     seed(store, 5000, start=NOW - 3600, span=3600)
     view = controller.history_view(store, "UTC")
     assert view.time_note.startswith("Showing 5,000 requests") and "earlier" not in view.time_note
     assert not view.time_figure.layout.xaxis.rangebreaks
 
 
-def test_many_requests_are_aggregated_broken_at_gaps_and_stay_small(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_many_requests_are_aggregated_broken_at_gaps_and_stay_small(history_db):
+    store = HistoryStore(history_db)
     seed(store, 60_000, start=NOW - 7200, span=1800)
     seed(store, 40_000, start=NOW - 1800, span=1800, rng_seed=3)
-    with sqlite3.connect(store.path) as conn:  # an idle half hour inside the view
-        conn.execute("DELETE FROM requests WHERE ts BETWEEN ? AND ?", (NOW - 4000, NOW - 2200))
+    with store.engine.begin() as conn:  # an idle half hour inside the view
+        conn.execute(sa.text("DELETE FROM requests WHERE ts BETWEEN :a AND :b"), {"a": NOW - 4000, "b": NOW - 2200})
     view = controller.history_view(store, "Europe/Berlin")
     traces = view.time_figure.data
     assert len(traces) == 6 and sum(t.name.endswith(" p95") for t in traces) == 3
@@ -161,8 +169,8 @@ def test_many_requests_are_aggregated_broken_at_gaps_and_stay_small(tmp_path):
                    for t in view.distribution_figure.data)
 
 
-def test_store_percentiles_are_exact_with_100000_rows(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_store_percentiles_are_exact_with_100000_rows(history_db):
+    store = HistoryStore(history_db)
     values = seed(store, 100_000, span=86_400)
     groups = store.group_percentiles()
     for group, expected in values.items():
@@ -175,8 +183,8 @@ def test_store_percentiles_are_exact_with_100000_rows(tmp_path):
     assert len(sample) <= 20_000 and sample.sample_step == 5
 
 
-def test_alone_means_batch_1_and_under_1_ms_queued(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_alone_means_batch_1_and_under_1_ms_queued(history_db):
+    store = HistoryStore(history_db)
     for batch, queue_ms, latency in ((1, 0.3, 10.0), (1, 2.0, 50.0), (4, 0.1, 60.0), (1, None, 70.0)):
         store.add({"kind": "service", "ok": True, "latency_ms": latency, "batch_size": batch, "queue_ms": queue_ms})
     groups = store.group_percentiles()
@@ -209,8 +217,8 @@ def test_times_are_drawn_in_the_viewers_zone_and_a_forged_zone_falls_back_to_utc
         assert viewer_zone(forged) is timezone.utc
 
 
-def test_the_table_puts_the_result_first_and_explains_each_latency(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_the_table_puts_the_result_first_and_explains_each_latency(history_db):
+    store = HistoryStore(history_db)
     store.add({"kind": "service", "ok": True, "latency_ms": 9.0, "batch_size": 1, "queue_ms": 0.1, "image": "cat.png",
                "ts": 1_782_864_000.0})
     text = json.dumps(controller.history_view(store, "Asia/Tokyo").table.to_plotly_json(), default=lambda o: o.to_plotly_json())
@@ -234,8 +242,8 @@ def _text(component) -> str:
     return json.dumps(component.to_plotly_json(), default=lambda o: o.to_plotly_json())
 
 
-def test_the_alone_card_names_the_runtime_once_the_backend_reports_it(tmp_path):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_the_alone_card_names_the_runtime_once_the_backend_reports_it(history_db):
+    store = HistoryStore(history_db)
     seed(store, 10)
     poller = StubPoller({"reachable": True, "ready": True})
     views = controller.SharedViews(store, poller)
@@ -249,8 +257,8 @@ def test_the_alone_card_names_the_runtime_once_the_backend_reports_it(tmp_path):
     assert "runtime: litert litert" in text and "litert " * 100 not in text
 
 
-def test_browsers_polling_unchanged_data_share_one_computed_view(tmp_path, monkeypatch):
-    store = HistoryStore(tmp_path / "h.sqlite3")
+def test_browsers_polling_unchanged_data_share_one_computed_view(history_db, monkeypatch):
+    store = HistoryStore(history_db)
     seed(store, 300)
     views = controller.SharedViews(store, StubPoller({"runtime": "litert"}))
     computed = []
