@@ -33,7 +33,7 @@ from typing import Callable
 
 import redis
 
-from ..monolith.queue import POLL_S, QueueFull, QueuePlace, QueueTimeout, Slot, full_message
+from ..monolith.queue import POLL_S, QueueFull, QueuePlace, Slot, full_message, wait_a_moment
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class RedisMonolithQueue:
         """A slot, at once or after waiting in line (``on_wait`` hears the place every poll while waiting).
 
         Raises :class:`QueueFull` at once when the line is full (or Redis cannot be reached),
-        :class:`QueueTimeout` after ``timeout_s``.
+        :class:`~..monolith.queue.QueueTimeout` after ``timeout_s``.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         token = uuid.uuid4().hex
@@ -187,12 +187,7 @@ class RedisMonolithQueue:
         place = QueuePlace(count, running, self.slots)
         try:
             while True:
-                if on_wait is not None:
-                    on_wait(place)
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise QueueTimeout(f"Waited {timeout_s:.0f} s for a free monolith slot ({place.text()}); "
-                                       "try again in a minute.")
-                time.sleep(self.poll_s)
+                wait_a_moment(place, on_wait, deadline, timeout_s, self.poll_s)
                 got, position, running = self._call(_POLL, token, self.slots, self.lease_ms)
                 if got == -2:  # this process stalled past its lease: line up again, at the end
                     log.warning("Lost monolith place %s in line (its lease ran out); lining up again", token)

@@ -169,12 +169,7 @@ class MonolithQueue:
                             ticket_fd = -1
                             return slot
                     place = QueuePlace(len(ahead) + 1, self._running(), self.slots)
-                if on_wait is not None:
-                    on_wait(place)
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise QueueTimeout(f"Waited {timeout_s:.0f} s for a free monolith slot ({place.text()}); "
-                                       "try again in a minute.")
-                time.sleep(self.poll_s)
+                wait_a_moment(place, on_wait, deadline, timeout_s, self.poll_s)
         finally:
             if ticket_fd >= 0:
                 with self._mutex():
@@ -263,6 +258,15 @@ class MonolithQueue:
 
     def _slot_path(self, index: int) -> Path:
         return self.folder / f"{_SLOT_PREFIX}{index}"
+
+
+def wait_a_moment(place: QueuePlace, on_wait, deadline: float | None, timeout_s: float | None, poll_s: float) -> None:
+    """One turn of waiting in line: report the place, give up past the deadline (QueueTimeout), sleep ``poll_s``."""
+    if on_wait is not None:
+        on_wait(place)
+    if deadline is not None and time.monotonic() >= deadline:
+        raise QueueTimeout(f"Waited {timeout_s:.0f} s for a free monolith slot ({place.text()}); try again in a minute.")
+    time.sleep(poll_s)
 
 
 def full_message(waiting: int, slots: int) -> str:
