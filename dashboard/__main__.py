@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the dashboard and its JSON API")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
     serve.add_argument("--port", type=int, help="port (default 8050; 0 picks a free one)")
-    serve.add_argument("--backend", help="ZeroMQ address of the model backend (default tcp://127.0.0.1:5576)")
+    serve.add_argument("--backend", help="ZeroMQ address of the model backend or broker; a comma-separated list fails over (default tcp://127.0.0.1:5576)")
     serve.add_argument("--db", dest="db_path", help="history database: a SQLite file (default DATA_DIR/history.sqlite3) "
                        "or a URL, e.g. postgresql://USER:PASSWORD@HOST:5432/DBNAME")
     serve.add_argument("--data-dir", type=Path, help="history, kept uploads and job cache (default ./data in the repo)")

@@ -51,8 +51,9 @@ STATUS_TERMS = {
     "capacity": "Queue capacity: the most requests the backend accepts at once before it answers 'overloaded' "
                 "(a setting, not the current depth).",
     "runtime": "Runtime: what runs the model in the backend (LiteRT with XNNPACK, or TensorFlow).",
-    "batching": "Batching: the backend runs up to this many images in one forward pass, waiting at most this long "
-                "for a batch to fill.",
+    "batching": "Batching: on TensorFlow the backend runs up to this many images in one forward pass, waiting at "
+                "most this long for a batch to fill; on LiteRT a forward pass is cheap enough that it runs one image "
+                "per interpreter instead, side by side on every core.",
 }
 
 

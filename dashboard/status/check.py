@@ -13,7 +13,8 @@ from model_backend.errors import BackendError
 #: what the status keeps from info(): the setup, and the depth now (a backend's in_flight; a broker's waiting and
 #: in_flight at its workers) next to its capacity (queue_size)
 INFO_KEYS = ("model", "input_size", "num_classes", "max_batch", "max_wait_ms", "queue_size", "uptime_s",
-             "requests_served", "workers", "ready", "in_flight", "waiting", "broker", "runtime", "runtime_reason")
+             "requests_served", "workers", "ready", "in_flight", "waiting", "broker", "runtime", "runtime_reason",
+             "execution")
 
 
 def backend_status(client, address: str) -> dict:

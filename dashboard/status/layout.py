@@ -83,6 +83,19 @@ def status_bar(status: Mapping) -> html.Span:
     return html.Span([dbc.Badge("Backend ready", color="success", className="me-2"), *[i for i in items if i is not None]])
 
 
+#: what the bar says for the LiteRT executions that do not batch (model_backend/execution.py)
+UNBATCHED = {"pool": "none: one image per interpreter, one interpreter per core",
+             "adaptive": "none: a lone image on all cores, else one image per core"}
+
+
+def batching_text(status: Mapping) -> str:
+    """How the backend groups images: micro-batches (TensorFlow, LiteRT ``wide``) or not at all (``pool``/``adaptive``)."""
+    execution = status.get("execution")
+    if isinstance(execution, str) and execution in UNBATCHED:
+        return UNBATCHED[execution]
+    return f"up to {status.get('max_batch', '?')} images, waits ≤ {status.get('max_wait_ms', '?')} ms"
+
+
 def explained_facts(status: Mapping) -> dict[str, str | None]:
     """The value of each explained fact (None: hidden), from a status: only a ready backend shows any."""
     values: dict[str, str | None] = dict.fromkeys(EXPLAINED_FACTS)
@@ -91,7 +104,7 @@ def explained_facts(status: Mapping) -> dict[str, str | None]:
     runtime = status.get("runtime")
     if isinstance(runtime, str) and runtime:
         values["runtime"] = clean_text(runtime, SHORT_MAX)
-    values["batching"] = f"up to {status.get('max_batch', '?')} images, waits ≤ {status.get('max_wait_ms', '?')} ms"
+    values["batching"] = batching_text(status)
     capacity, in_flight = count(status.get("queue_size")), count(status.get("in_flight"))
     if status.get("broker") is True:
         values["broker_waiting"] = of(count(status.get("waiting")), capacity)

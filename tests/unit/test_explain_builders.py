@@ -222,3 +222,12 @@ def test_a_monolith_run_is_compared_with_service_requests_that_ran_alone_when_th
     panel = text_of(monolith_result({"model": "m", "timings_ms": {"import": 1.0}, "predictions": [{"label": "c", "p": 1}]},
                                     4800.0, "x", 24.0, "the median round trip of service requests that ran alone"))
     assert "200× the median round trip of service requests that ran alone (24.0 ms)" in panel
+
+
+@pytest.mark.parametrize(("execution", "expected"), [
+    ("adaptive", "none: a lone image on all cores"), ("pool", "none: one image per interpreter"),
+    ("batched", "up to 16 images, waits ≤ 2 ms"), (None, "up to 16 images, waits ≤ 2 ms")])
+def test_the_status_bar_says_batching_only_where_the_backend_batches(execution, expected) -> None:
+    from dashboard.status.layout import batching_text
+
+    assert batching_text({"execution": execution, "max_batch": 16, "max_wait_ms": 2}).startswith(expected)
