@@ -1,2 +1,3 @@
 """Pieces several dashboard features share: sanitising stored text, formatting numbers, small UI factories,
-the figure basics, and the kept uploads on disk (classify keeps them, the monolith reads them)."""
+the glossary of every term the page explains, the figure basics, and the kept uploads on disk (classify keeps
+them, the monolith and the thumbnails read them)."""
