@@ -160,6 +160,15 @@ def test_keyboard_reaches_the_drop_zone_sees_its_ring_and_opens_the_file_dialog(
     assert dash_duo.get_logs() == []
 
 
+def tooltips_text(dash_duo) -> str:
+    """The text of every tooltip shown now (another may still be fading out: the first is not always ours)."""
+    return script(dash_duo, "return [...document.querySelectorAll('.tooltip')].map(t => t.textContent).join(' | ')")
+
+
+def wait_tooltip(dash_duo, text: str, timeout_s: float = 5.0) -> None:
+    wait_for(lambda: text in tooltips_text(dash_duo), timeout_s, f"a tooltip saying {text!r}")
+
+
 def wait_value(dash_duo, code: str, at_least: int = 1, timeout_s: float = 5.0):
     wait_for(lambda: (script(dash_duo, code) or 0) >= at_least, timeout_s, code)
     return script(dash_duo, code)
@@ -173,12 +182,12 @@ def test_every_number_is_explained_and_an_unsure_result_says_so(page, tmp_path, 
     # A keyboard user on a status term keeps the focus and the tooltip while the bar refreshes every second.
     state = dash_duo.find_element(f"#{status_ids.STATUS}").text
     tab_until(dash_duo, "#status-term-in_flight")
-    dash_duo.wait_for_contains_text(".tooltip", "accepted and not answered yet", timeout=5)
+    wait_tooltip(dash_duo, "accepted and not answered yet")
     wait_for(lambda: dash_duo.find_element(f"#{status_ids.STATUS}").text != state, 10, "a status refresh")
     assert script(dash_duo, "return document.activeElement.id") == "status-term-in_flight"
-    assert "accepted and not answered yet" in dash_duo.find_element(".tooltip").text
+    assert "accepted and not answered yet" in tooltips_text(dash_duo)
     tab_until(dash_duo, "#status-term-runtime")  # the runtime's tooltip says why the backend chose it
-    dash_duo.wait_for_contains_text(".tooltip", "the conversion verified against Keras", timeout=5)
+    wait_tooltip(dash_duo, "the conversion verified against Keras")
     script(dash_duo, "document.activeElement.blur()")
 
     photo = tmp_path / "dark.png"
@@ -193,7 +202,7 @@ def test_every_number_is_explained_and_an_unsure_result_says_so(page, tmp_path, 
                                  ".textContent", badge)
     assert "14.0%" in help_text and "30%" in help_text
     ActionChains(dash_duo.driver).move_to_element(badge).perform()
-    dash_duo.wait_for_contains_text(".tooltip", "threshold of 30%", timeout=5)
+    wait_tooltip(dash_duo, "threshold of 30%")
     bar_colours = script(dash_duo, "return [...document.querySelectorAll('#results .topk-graph .point path')]"
                                    ".map(p => getComputedStyle(p).fill)")
     assert bar_colours and all(colour in ("rgb(100, 116, 139)", "rgb(148, 163, 184)") for colour in bar_colours), bar_colours
@@ -208,7 +217,7 @@ def test_every_number_is_explained_and_an_unsure_result_says_so(page, tmp_path, 
                                      ".textContent", term)
         assert described == SERVICE_TERMS[key]
     script(dash_duo, "document.getElementById('result-0-queue').focus()")
-    dash_duo.wait_for_contains_text(".tooltip", "waiting inside the backend", timeout=5)
+    wait_tooltip(dash_duo, "waiting inside the backend")
     dash_duo.driver.save_screenshot(str(artifacts_dir / f"explain-tooltip-{dash_duo.viewport}.png"))
     assert dash_duo.get_logs() == []
 
@@ -245,6 +254,6 @@ def test_the_monolith_panel_adds_up_to_the_wall_clock_and_names_its_runtime(page
     assert "on tensorflow" in panel and "service requests that ran alone" in panel  # like with like
     script(dash_duo, "document.getElementById('monolith-rest').scrollIntoView({block: 'center', behavior: 'instant'});"
                      "document.getElementById('monolith-rest').focus()")
-    dash_duo.wait_for_contains_text(".tooltip", "TensorFlow's shutdown", timeout=5)
+    wait_tooltip(dash_duo, "TensorFlow's shutdown")
     dash_duo.driver.save_screenshot(str(artifacts_dir / f"explain-monolith-{dash_duo.viewport}.png"))
     assert dash_duo.get_logs() == []
