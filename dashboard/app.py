@@ -22,6 +22,7 @@ from .api_panel import callbacks as api_panel_callbacks
 from .classify import callbacks as classify_callbacks
 from .classify.layout import list_examples
 from .classify.thumbnails import install_thumbnail_route
+from .common.kept_uploads import kept_uploads_for
 from .history import callbacks as history_callbacks
 from .history.engine import printable_location
 from .history.store import HistoryStore
@@ -71,7 +72,9 @@ def create_app(settings: DashboardSettings, client=None, store: HistoryStore | N
     app.server.extensions["warmserve"] = {"settings": settings, "client": client, "store": store, "poller": poller,
                                           "jobs": manager}
     install_api(app.server, settings, client, store, poller)
-    install_thumbnail_route(app.server, settings.uploads_dir)  # result thumbnails, from the kept uploads
+    kept = kept_uploads_for(settings.uploads_dir, store)  # files in data_dir, or the PostgreSQL history's table
+    app.server.extensions["warmserve"]["kept_uploads"] = kept
+    install_thumbnail_route(app.server, kept)  # result thumbnails, from the kept uploads
     install_compression(app.server)
     install_callback_body_check(app.server, app.callback_map)
     install_fast_route(app.server, settings, client, store)  # POST /api/v1/classify without Flask (inside the guard)

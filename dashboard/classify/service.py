@@ -4,8 +4,9 @@ The flow for a drop of files: send the uploads to the backend concurrently (a
 thread pool over ``client.classify``, so the backend can batch them), record
 every outcome in the history (queued for the store's writer thread, see
 ``history/writer.py``; flushed before the UI's answer goes out), and keep each accepted image on disk by its
-sha256 (``common/kept_uploads.py``) so the monolith can be run on it later from
-any worker process. Errors come back as failed outcomes, never raised.
+sha256 (``common/kept_uploads.py``: files, or the history database when it is
+PostgreSQL) so the monolith can be run on it later from any worker process or
+replica. Errors come back as failed outcomes, never raised.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Sequence
 from model_backend.errors import BackendError
 from model_backend.protocol import ClassifyReply
 
-from ..common.kept_uploads import keep_upload
+from ..common.kept_uploads import KeptUploads, kept_uploads_for
 from ..metrics import registry as metrics
 from ..history.records import SERVICE, error_record, service_record
 from ..history.store import HistoryStore
@@ -58,10 +59,17 @@ def _classify(client, upload: Upload, top_k: int, max_bytes: int) -> Outcome:
 
 
 def classify_many(client, uploads: Sequence[Upload], *, top_k: int, max_bytes: int, store: HistoryStore | None = None,
-                  uploads_dir: Path | None = None, thumbnails: bool = True) -> list[Outcome]:
-    """Classify several images at once (concurrently, so the backend can batch them); record and keep each one."""
+                  uploads_dir: Path | None = None, thumbnails: bool = True,
+                  kept: KeptUploads | None = None) -> list[Outcome]:
+    """Classify several images at once (concurrently, so the backend can batch them); record and keep each one.
+
+    Accepted images are kept in ``kept``, or else where the history's kept uploads live (files in ``uploads_dir``,
+    or the history database when it is PostgreSQL: ``common/kept_uploads.py``); nowhere when neither is given.
+    """
     if not uploads:
         return []
+    if kept is None and uploads_dir is not None:
+        kept = kept_uploads_for(uploads_dir, store)
     workers = min(len(uploads), MAX_PARALLEL)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify") as pool:
         outcomes = list(pool.map(lambda u: classify_one(client, u, top_k, max_bytes), uploads))
@@ -69,14 +77,22 @@ def classify_many(client, uploads: Sequence[Upload], *, top_k: int, max_bytes: i
         if outcome.ok:
             if thumbnails:
                 outcome.thumbnail = make_thumbnail(upload.data)
-            if uploads_dir is not None:
-                keep_upload(uploads_dir, upload)
+            if kept is not None:
+                _keep_quietly(kept, upload)
     if store is not None:
         record_outcomes(store, outcomes)
         # The monolith button runs in a job process of its own and looks the image's name up in the history
         # by sha256: make these rows visible to other processes before the results (and the picker) go out.
         store.flush()
     return outcomes
+
+
+def _keep_quietly(kept: KeptUploads, upload: Upload) -> None:
+    """Keep an accepted image; a failing store costs its thumbnail and monolith run, never the user's results."""
+    try:
+        kept.keep(upload)
+    except Exception:  # noqa: BLE001 - best effort, like the history
+        log.exception("Could not keep %s for thumbnails and the monolith", upload.name)
 
 
 def record_outcomes(store: HistoryStore, outcomes: Sequence[Outcome]) -> None:

@@ -19,7 +19,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from ..common.kept_uploads import kept_upload
+from ..common.kept_uploads import KeptUploads, as_kept_uploads
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +44,31 @@ def thumbnail_url(sha256: str) -> str:
     return f"{THUMBNAIL_ROUTE}/{sha256}.jpg"
 
 
-def install_thumbnail_route(server, uploads_dir: Path) -> None:
+def install_thumbnail_route(server, kept: KeptUploads | Path) -> None:
     """``GET /thumbnails/<sha256>.jpg``: the thumbnail of a kept upload (404 if none is kept, or the name is not one).
 
-    Content-addressed, so the browser may cache it for a day; made once per process per image (an LRU cache).
+    ``kept`` is where the uploads are kept (``common/kept_uploads.py``; a folder means files in it).
+    Content-addressed, so the browser may cache it for a day; made once per process per image (an LRU cache,
+    by sha256: the same name is always the same image; a pruned image is 404 again).
     The route sits behind the guard like every other path (auth, allowed hosts).
     """
     from flask import Response, abort
 
+    kept = as_kept_uploads(kept)
+
     @lru_cache(maxsize=THUMBNAIL_CACHE)
-    def cached(path: Path, mtime_ns: int) -> bytes | None:
-        return thumbnail_jpeg(path.read_bytes())
+    def made(sha256: str) -> bytes | None:
+        data = kept.read(sha256)
+        if data is None:
+            raise LookupError(sha256)  # not cached: the image may be kept again
+        return thumbnail_jpeg(data)
 
     def thumbnail(sha256: str):
-        path = kept_upload(uploads_dir, sha256)
-        if path is None:
+        if not kept.contains(sha256):  # validates the name; a pruned image is 404 even while its thumbnail is cached
             abort(404)
         try:
-            jpeg = cached(path, path.stat().st_mtime_ns)
-        except OSError:  # pruned between the look-up and the read
+            jpeg = made(sha256)
+        except LookupError:  # pruned between the look-up and the read
             abort(404)
         if jpeg is None:
             abort(404)

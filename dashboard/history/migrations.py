@@ -14,7 +14,7 @@ its DDL is transactional too). Each step is also idempotent (``IF NOT EXISTS``),
 so a history file made before versions existed (it has the table and some
 indexes, no ``schema_version``) is upgraded in place, its rows untouched.
 
-Why not Alembic: two additive steps, run by every dashboard replica at start
+Why not Alembic: a few additive steps, run by every dashboard replica at start
 with nothing but the ``--db`` URL; Alembic would add a migration-script folder,
 its ``env.py`` and configuration to ship and locate at run time, for no feature
 this needs (no autogenerate, no downgrades). If the schema grows real
@@ -65,10 +65,15 @@ def _create_chart_indexes(conn: Connection) -> None:
         _create_index(conn, index)
 
 
+def _create_kept_uploads(conn: Connection) -> None:
+    schema.kept_uploads.create(conn, checkfirst=True)
+
+
 #: (version, what it does, the step), in order; append only, never edit a released step
 STEPS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
     (1, "the requests table and its (kind, ts) index", _create_requests),
     (2, "the history charts' indexes: (kind, ok, latency), (ok, ts, ...), (ok, group, latency)", _create_chart_indexes),
+    (3, "the kept_uploads table (accepted images by sha256, shared by replicas)", _create_kept_uploads),
 )
 SCHEMA_VERSION = STEPS[-1][0]
 

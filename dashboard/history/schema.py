@@ -1,8 +1,9 @@
-"""The history's table and indexes as SQLAlchemy objects: one definition for SQLite and PostgreSQL.
+"""The history's tables and indexes as SQLAlchemy objects: one definition for SQLite and PostgreSQL.
 
 ``requests`` holds every request (service and monolith); its indexes are the
 ones the history's charts and summary read through (see store.py). The schema
-is created and upgraded by migrations.py, never by ``create_all`` alone.
+is created and upgraded by migrations.py, never by ``create_all`` alone. ``kept_uploads`` holds the
+accepted images when the history is shared by replicas (``common/kept_uploads.py``).
 """
 
 from __future__ import annotations
@@ -55,3 +56,14 @@ GROUP_LATENCY = sa.Index("requests_group_latency", requests.c.ok, sa.text(f"({GR
                          requests.c.batch_size)
 
 COLUMNS = tuple(column.name for column in requests.columns)
+
+#: accepted images kept by sha256 when the history is on PostgreSQL, so every replica sees them (schema version 3;
+#: common/kept_uploads.py's DatabaseUploads: at most 200 rows and 500 MB, the least recently kept go first)
+kept_uploads = sa.Table(
+    "kept_uploads", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("last_used", sa.Float, nullable=False),
+)

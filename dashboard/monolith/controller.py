@@ -18,7 +18,7 @@ from typing import Callable
 from model_backend.errors import Overloaded
 
 from ..classify.session_results import is_sha256
-from ..common.kept_uploads import KEEP_UPLOADS, kept_upload
+from ..common.kept_uploads import KEEP_UPLOADS, kept_uploads_for
 from ..common.sanitize import fallback_name
 from ..history.records import SERVICE, monolith_record
 from ..history.store import HistoryStore
@@ -70,16 +70,19 @@ def run_monolith_view(settings: DashboardSettings, store: HistoryStore, sha256: 
 
     ``sha256`` is the only thing taken from the browser.
     """
-    path = kept_upload(settings.uploads_dir, sha256) if isinstance(sha256, str) else None
-    if path is None:
-        # A session's result can outlive its kept image (the newest KEEP_UPLOADS of every visitor are kept).
-        return image_gone_panel(KEEP_UPLOADS) if is_sha256(sha256) else no_image_panel()
-    name = store.image_name(sha256) or fallback_name(sha256)
-    try:
-        result, wall_ms = run_in_slot(settings, path, name, on_progress, queue=queue, runner=runner)
-    except Overloaded as refusal:
-        log.info("Monolith run on %s refused: %s", name, refusal.message)
-        return refused_panel(refusal.message)
+    if not is_sha256(sha256):
+        return no_image_panel()
+    # files under data_dir, or a private temp file of the row in a PostgreSQL history (removed after the run)
+    with kept_uploads_for(settings.uploads_dir, store).local_file(sha256) as path:
+        if path is None:
+            # A session's result can outlive its kept image (the newest KEEP_UPLOADS of every visitor are kept).
+            return image_gone_panel(KEEP_UPLOADS)
+        name = store.image_name(sha256) or fallback_name(sha256)
+        try:
+            result, wall_ms = run_in_slot(settings, path, name, on_progress, queue=queue, runner=runner)
+        except Overloaded as refusal:
+            log.info("Monolith run on %s refused: %s", name, refusal.message)
+            return refused_panel(refusal.message)
     try:
         store.add(monolith_record(name, result, wall_ms=wall_ms, source="ui", sha256=sha256))
     except Exception:  # noqa: BLE001 - still show the result

@@ -201,8 +201,13 @@ def test_every_number_is_explained_and_an_unsure_result_says_so(page, tmp_path, 
     help_text = script(dash_duo, "return document.getElementById(arguments[0].getAttribute('aria-describedby'))"
                                  ".textContent", badge)
     assert "14.0%" in help_text and "30%" in help_text
-    ActionChains(dash_duo.driver).move_to_element(badge).perform()
-    wait_tooltip(dash_duo, "threshold of 30%")
+    # Keyboard focus shows the tooltip as hover does; the badge is found afresh each try, because the results
+    # area may be drawn again (from the session's store) just after the drop.
+    badge_selector = f"#{classify_ids.RESULTS} .unsure-badge"
+    wait_for(lambda: script(dash_duo, "const b = document.querySelector(arguments[0]); if (b) b.focus(); "
+                                      "return [...document.querySelectorAll('.tooltip')].some("
+                                      "t => t.textContent.includes('threshold of 30%'))", badge_selector),
+             10, "the unsure badge's tooltip on keyboard focus")
     bar_colours = script(dash_duo, "return [...document.querySelectorAll('#results .topk-graph .point path')]"
                                    ".map(p => getComputedStyle(p).fill)")
     assert bar_colours and all(colour in ("rgb(100, 116, 139)", "rgb(148, 163, 184)") for colour in bar_colours), bar_colours
