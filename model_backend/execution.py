@@ -244,7 +244,9 @@ class CoreGate(ReadyQueue[Item]):
 class PoolRunner(Generic[Item]):
     """pool / adaptive: one inference thread per narrow predictor, all taking from one :class:`CoreGate`."""
 
-    def __init__(self, plan: ExecutionPlan, infer: Infer, on_exit: Callable[[], None]):
+    def __init__(self, plan: ExecutionPlan, infer: Infer, on_exit: Callable[[], None],
+                 prepare: Callable[[Item], bool] | None = None):
+        self._prepare = prepare
         self._gate: CoreGate[Item] = CoreGate(len(plan.narrow), adaptive=plan.wide is not None)
         self.expect, self.put, self.cancel = self._gate.expect, self._gate.put, self._gate.cancel
         self._wide, self._infer, self._on_exit = plan.wide, infer, on_exit
@@ -262,6 +264,9 @@ class PoolRunner(Generic[Item]):
                 if taken is None:
                     return
                 item, wide = taken
+                if self._prepare is not None and not _prepared(self._prepare, item):
+                    self._gate.release(wide)
+                    continue
                 predict = self._wide if wide else narrow
                 released = []
 
@@ -284,6 +289,15 @@ class PoolRunner(Generic[Item]):
         self._gate.close()
 
 
+def _prepared(prepare: Callable[[Item], bool], item: Item) -> bool:
+    """``prepare(item)``, or False (logged) if it raised: the thread outlives any one failure."""
+    try:
+        return prepare(item)
+    except Exception:  # noqa: BLE001 - prepare answers its own errors; this is the last resort
+        log.exception("Inference thread: preparing an item failed")
+        return False
+
+
 def _guarded(infer: Infer, batch: list, predict: Predictor) -> None:
     """An inference thread's last resort: ``infer`` answers its own jobs; whatever escapes it is logged, not fatal."""
     try:
@@ -292,8 +306,13 @@ def _guarded(infer: Infer, batch: list, predict: Predictor) -> None:
         log.exception("Inference thread: unexpected failure for a batch of %d", len(batch))
 
 
-def make_runner(plan: ExecutionPlan, infer: Infer, on_exit: Callable[[], None], *, max_batch: int, max_wait_ms: float):
-    """The (not yet started) threads that run ``plan``; ``infer(batch, predict)`` answers its own jobs."""
+def make_runner(plan: ExecutionPlan, infer: Infer, on_exit: Callable[[], None], *, max_batch: int, max_wait_ms: float,
+                prepare: Callable[[Item], bool] | None = None):
+    """The (not yet started) threads that run ``plan``; ``infer(batch, predict)`` answers its own jobs.
+
+    ``prepare`` (pool / adaptive): each inference thread first prepares (decodes) the item it takes, and
+    skips it when that answered it with an error (False); the server then puts items in undecoded.
+    """
     if plan.narrow:
-        return PoolRunner(plan, infer, on_exit)
+        return PoolRunner(plan, infer, on_exit, prepare)
     return BatchingRunner(plan.wide, infer, on_exit, max_batch, max_wait_ms)

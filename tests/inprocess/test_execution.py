@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from model_backend.errors import BackendUnavailable, InternalError
+from model_backend.errors import BackendUnavailable, BadImage, InternalError
 from tests.support.standin import StandInClassifier, shade_png
 
 CORES = 2
@@ -147,3 +147,27 @@ def test_stopping_with_slow_forward_passes_in_flight_answers_unavailable_and_end
             future.result(timeout=15)
     client.close()
     pool.shutdown()
+
+
+@pytest.mark.parametrize("strategy", ["pool", "adaptive"])
+def test_pool_and_adaptive_decode_on_the_inference_threads_and_bad_images_spare_them(serve, strategy):
+    before = set(threading.enumerate())
+    server = serve(SharedCores(), execution=strategy, intra_op_threads=CORES)
+    started = [t.name for t in set(threading.enumerate()) - before]
+    with server.client() as client:
+        for _ in range(2 * CORES + 1):  # more bad images than inference threads: each is answered, none kills one
+            with pytest.raises(BadImage):
+                client.classify(b"not an image")
+        assert client.classify(shade_png(7))["predictions"][0]["index"] == 7
+        info = client.info()
+    assert info["decode_inline"] is True and info["errors"] == 2 * CORES + 1 and info["requests_served"] == 1
+    assert not [name for name in started if name.startswith("decode-")]  # no decode pool was started
+
+
+def test_wide_still_hands_decoding_to_the_decode_pool(serve):
+    before = set(threading.enumerate())
+    server = serve(SharedCores(), execution="wide", intra_op_threads=CORES)
+    assert [t for t in set(threading.enumerate()) - before if t.name.startswith("decode-")]
+    with server.client() as client:
+        assert client.classify(shade_png(5))["predictions"][0]["index"] == 5
+        assert client.info()["decode_inline"] is False
