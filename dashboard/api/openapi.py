@@ -3,7 +3,7 @@
 Built from the same sources the routes use, so it cannot drift from them: the
 error codes and their HTTP statuses come from :mod:`model_backend.errors` plus
 the web tier's own refusals, the stage names from :mod:`model_backend.protocol`,
-the history record's fields from the store's columns, and the limits from the
+the history record's fields and types from the table (history/schema.py), and the limits from the
 dashboard's settings. ``server_url`` is the URL the request came in on, so a
 client generator pointed at this document talks to this server.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from model_backend import errors
 from model_backend.protocol import STAGES
 
-from ..history.store import COLUMNS
+from ..history.schema import requests as REQUESTS_TABLE
 from ..settings import DashboardSettings
 
 PREFIX = "/api/v1"
@@ -45,12 +45,17 @@ ERROR_DESCRIPTIONS = {
     "bad_reply": "The backend's answer was not a valid reply.",
     "timeout": "The backend did not answer in time.",
 }
-#: the type of each history column (anything not listed is described without a type)
-COLUMN_TYPES = {
-    "id": "integer", "ts": "number", "ok": "boolean", "batch_size": "integer", "top1_index": "integer",
-    "kind": "string", "source": "string", "image": "string", "sha256": "string", "model": "string",
-    "error_code": "string", "error_message": "string", "top1_label": "string", "runtime": "string",
-}
+#: JSON Schema types of the history table's Python types (dashboard/history/schema.py)
+JSON_TYPES = {int: "integer", float: "number", str: "string", bytes: "string"}
+
+
+def history_record_properties() -> dict:
+    """A history record's fields, typed from the table itself (a nullable column may also be null)."""
+    properties = {}
+    for column in REQUESTS_TABLE.columns:
+        kind = JSON_TYPES.get(column.type.python_type, "string")
+        properties[column.name] = {"type": [kind, "null"] if column.nullable else kind}
+    return properties
 
 
 def error_codes() -> list[tuple[str, int, str]]:
@@ -77,11 +82,7 @@ def _json(schema_name: str, description: str) -> dict:
 
 def _schemas(settings: DashboardSettings) -> dict:
     stage_ms = {stage: {"type": "number", "minimum": 0} for stage in STAGES}
-    record_properties = {column: ({"type": COLUMN_TYPES[column]} if column in COLUMN_TYPES else {"type": ["number", "null"]})
-                         for column in COLUMNS}
-    for column, kind in COLUMN_TYPES.items():
-        if column in record_properties and column not in ("id", "ts", "kind", "ok"):
-            record_properties[column] = {"type": [kind, "null"]}
+    record_properties = history_record_properties()
     return {
         "Error": {
             "type": "object", "required": ["error"],

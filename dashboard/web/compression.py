@@ -24,6 +24,7 @@ from collections import OrderedDict
 
 from flask import Flask, request
 from flask_compress import Compress
+from werkzeug.http import parse_accept_header
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,8 @@ class StaticGzipCache:
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header allows gzip (``gzip;q=0`` refuses it)."""
-    for part in accept_encoding.lower().split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip() in ("gzip", "*"):
-            q = params.strip()
-            return not (q.startswith("q=") and _q_value(q[2:]) == 0)
-    return False
-
-
-def _q_value(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 1.0
+    """Whether an Accept-Encoding header allows gzip (``gzip;q=0`` refuses it; ``*`` allows it): werkzeug's parser."""
+    return parse_accept_header(accept_encoding).quality("gzip") > 0
 
 
 def install_compression(server: Flask) -> StaticGzipCache:

@@ -24,7 +24,7 @@ from dashboard.classify.layout import CARD_STAGES
 from dashboard.common.glossary import SERVICE_TERMS
 from dashboard.monolith import ids as monolith_ids
 from dashboard.status import ids as status_ids
-from tests.support.browser import VIEWPORTS, set_viewport
+from tests.support.browser import VIEWPORTS, set_viewport, stub_classify_reply
 from tests.support.helpers import ROOT, free_port, png_bytes, wait_for
 
 pytestmark = [pytest.mark.browser]
@@ -58,9 +58,7 @@ class StubBackend:
 
     def classify(self, image_bytes: bytes, top_k: int = 5) -> dict:
         sure = hashlib.sha256(image_bytes).hexdigest() in self.sure
-        return {"ok": True, "predictions": SURE_PREDICTIONS if sure else UNSURE_PREDICTIONS, "model": "efficientnet-lite0",
-                "timings_ms": {"queue": 0.4, "decode": 2.1, "preprocess": 0.6, "inference": 11.0, "total": 14.5},
-                "batch_size": 1}
+        return stub_classify_reply(SURE_PREDICTIONS if sure else UNSURE_PREDICTIONS)
 
     def close(self) -> None:
         pass

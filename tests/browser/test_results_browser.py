@@ -20,7 +20,7 @@ from dashboard.classify import ids as classify_ids
 from dashboard.monolith import ids as monolith_ids
 from dashboard.status import ids as status_ids
 from model_backend.errors import BackendUnavailable
-from tests.support.browser import VIEWPORTS, set_viewport
+from tests.support.browser import VIEWPORTS, set_viewport, stub_classify_reply
 from tests.support.helpers import free_port, png_bytes, wait_for
 
 pytestmark = [pytest.mark.browser]
@@ -50,9 +50,7 @@ class StubBackend:
 
     def classify(self, image_bytes: bytes, top_k: int = 5) -> dict:
         self.ping()
-        return {"ok": True, "predictions": PREDICTIONS, "model": "efficientnet-lite0",
-                "timings_ms": {"queue": 0.4, "decode": 2.1, "preprocess": 0.6, "inference": 11.0, "total": 14.5},
-                "batch_size": 1}
+        return stub_classify_reply(PREDICTIONS)
 
     def close(self) -> None:
         pass

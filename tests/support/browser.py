@@ -26,3 +26,10 @@ def set_viewport(dash_duo, width: int, height: int) -> None:
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
     assert inner() == [width, height], inner()
+
+
+def stub_classify_reply(predictions: list[dict]) -> dict:
+    """What a ready LiteRT backend answers for one image, as the browser tests' stub backends give it."""
+    return {"ok": True, "predictions": predictions, "model": "efficientnet-lite0",
+            "timings_ms": {"queue": 0.4, "decode": 2.1, "preprocess": 0.6, "inference": 11.0, "total": 14.5},
+            "batch_size": 1}

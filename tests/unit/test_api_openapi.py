@@ -45,3 +45,9 @@ def test_the_schemas_follow_the_code_they_describe() -> None:
     assert set(schemas["HistoryRecord"]["properties"]) == set(COLUMNS)
     raw_name = {p["name"] for p in document()["paths"][f"{PREFIX}/classify"]["post"]["parameters"]}
     assert raw_name == {"name", "X-Image-Name"}
+
+
+def test_a_history_records_types_are_the_tables() -> None:
+    properties = document()["components"]["schemas"]["HistoryRecord"]["properties"]
+    assert properties["ok"] == {"type": "integer"}  # stored 0/1, as /api/v1/history returns it
+    assert properties["ts"] == {"type": "number"} and properties["image"] == {"type": ["string", "null"]}
