@@ -11,7 +11,8 @@
 #          docker build --build-arg VARIANT=gpu -t warmserve:gpu .      (TensorFlow's CUDA wheels: tensorflow[and-cuda];
 #                                                                       on a GPU, --runtime auto serves through TensorFlow)
 # Settings come from WARMSERVE_* environment variables (README "Configuration"); logs go to the container's
-# output; SIGTERM stops every role within 2 s.
+# output; SIGTERM stops every role within 2 s, but the jobs worker: it gives running monolith runs
+# WARMSERVE_DASH_JOBS_STOP_GRACE_S (default 20 s), then stops them and exits within a few seconds more.
 #
 # There is no HEALTHCHECK here: what "healthy" means depends on the role (a backend answers `ping`, a worker
 # only its metrics port, a dashboard GET /api/v1/health), so deploy/compose.yaml and deploy/k8s/ set one per role.
@@ -66,7 +67,7 @@ USER 10001:10001
 # model), so a container serves within seconds of its start instead of converting first.
 RUN python -c "from model_backend.settings import ModelSettings; from model_backend.models.runtimes import load_classifier; \
 c = load_classifier(ModelSettings()); print('cache filled:', c.runtime, '-', c.runtime_reason)"
-EXPOSE 5576 5577 8050 9105
+EXPOSE 5576 5577 8050 9105 9106
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["python", "-m", "model_backend", "serve"]

@@ -23,7 +23,8 @@ Environment variables (every field has one; these are the names that differ or m
     WARMSERVE_DASH_MONOLITH_QUEUE, WARMSERVE_DASH_HISTORY_MAX_ROWS, WARMSERVE_DASH_HISTORY_MAX_AGE_DAYS,
     WARMSERVE_DASH_HISTORY_QUEUE, WARMSERVE_DASH_UNSURE_BELOW (top-1 probability under which a result is "unsure"),
     WARMSERVE_DASH_SESSION_RESULTS (results a browser tab keeps through reloads, default 50),
-    WARMSERVE_DASH_REDIS (redis://host:6379/0: background jobs on Celery and the monolith cap across replicas)
+    WARMSERVE_DASH_REDIS (redis://host:6379/0: background jobs on Celery and the monolith cap across replicas),
+    WARMSERVE_DASH_JOBS_METRICS_PORT, WARMSERVE_DASH_JOBS_METRICS_HOST, WARMSERVE_DASH_JOBS_STOP_GRACE_S (jobs-worker)
 
 Users (see dashboard/users.py): entries are ``name:password`` (a plain password;
 such a user is a viewer) or ``name:role:hash`` with a werkzeug password hash
@@ -101,6 +102,11 @@ class DashboardSettings:
     #: Redis for background jobs (Celery, run by `python -m dashboard jobs-worker`) and the monolith cap shared by
     #: every replica, e.g. redis://redis:6379/0; None = one host: diskcache jobs and file locks under data_dir
     redis: str | None = setting(None, repr=False)  # a URL may carry a password
+    #: `jobs-worker` only: serve its Prometheus metrics (the monolith runs it did) at http://HOST:PORT/metrics
+    #: (0 = a free port; None = off), and how long SIGTERM lets running monolith runs go on before they are stopped
+    jobs_metrics_port: int | None = None
+    jobs_metrics_host: str = "127.0.0.1"
+    jobs_stop_grace_s: float = 20.0
     #: history retention: the newest rows kept, and the oldest age kept (0 = no age limit)
     history_max_rows: int = 100_000
     history_max_age_days: float = 365.0
@@ -148,6 +154,9 @@ class DashboardSettings:
         check_range("monolith_queue", self.monolith_queue, 0, 1000, integer=True)
         object.__setattr__(self, "redis", self.redis or None)  # an empty WARMSERVE_DASH_REDIS means none
         _check_redis_url(self.redis)
+        if self.jobs_metrics_port is not None:
+            check_range("jobs_metrics_port", self.jobs_metrics_port, 0, 65_535, integer=True)
+        check_range("jobs_stop_grace_s", self.jobs_stop_grace_s, 0, 3600)
         check_range("history_max_rows", self.history_max_rows, 1, 1_000_000_000, integer=True)
         check_range("history_max_age_days", self.history_max_age_days, 0, 36_500)  # 0: no age limit
         check_range("history_queue", self.history_queue, 0, 10_000_000, integer=True)

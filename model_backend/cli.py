@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="LiteRT forward passes: auto (default: pool, or adaptive when a start-up trial finds the wide interpreter "
                             "faster alone), wide (one interpreter on all cores, batched), pool (one single-thread interpreter "
                             "per core) or adaptive (wide for a lone request, the pool under load)")
+    serve.add_argument("--pool-batch", type=int, help="pool / adaptive: the most waiting requests one single-thread interpreter "
+                                                      "runs as one batch (default 2; 1 = one at a time)")
     serve.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads, or LiteRT's num_threads (0 = all cores)")
     serve.add_argument("--inter-op-threads", type=int, help="TensorFlow inter-op threads (default 1)")
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")

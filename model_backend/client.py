@@ -32,8 +32,11 @@ one is unavailable (no connection within ``connect_timeout_ms``, or the
 connection lost before the reply, or an ``unavailable`` / ``not_ready`` error
 reply: stopping, or a broker without workers) the same request (same id) goes
 to the next one, within the same call; :class:`BackendUnavailable` names every address
-once all have failed. A timeout is retried at the same address (Lazy Pirate):
-that backend is up, only slow. The pool keeps sockets per address.
+once all have failed. ``ping`` and ``info``, which a broker answers itself, fail
+over the same way when the answer is ``"ready": false`` (a broker up without
+workers); when no address is ready, the call returns the first such answer.
+A timeout is retried at the same address (Lazy Pirate): that backend is up,
+only slow. The pool keeps sockets per address.
 """
 
 from __future__ import annotations
@@ -133,12 +136,17 @@ class BackendClient:
         while True:
             address = route.current
             outcome = self._attempt(address, frames, request_id, timeout_ms, connect_timeout_ms)
-            if isinstance(outcome, dict) and not (len(route.addresses) > 1 and _error_code(outcome) in _FAIL_OVER_CODES):
+            refusal = _refusal(op, outcome) if isinstance(outcome, dict) and len(route.addresses) > 1 else None
+            if isinstance(outcome, dict) and refusal is None:
                 self._preferred = address
                 return protocol.raise_for_error(outcome)
             if isinstance(outcome, dict):  # this one cannot serve it now (stopping, no worker): another may
-                route.refused[address] = str((outcome.get("error") or {}).get("message", ""))[:200]
-                route.last_reply, outcome = outcome, _REFUSED
+                route.refused[address] = refusal
+                if outcome.get("ok"):  # a ping/info "up, not ready": kept in case no address is ready
+                    route.unready_reply = route.unready_reply or outcome
+                else:
+                    route.last_reply = outcome
+                outcome = _REFUSED
             route.spend(outcome)
             if outcome is _TIMEOUT:
                 log.warning("No reply from %s within %d ms (attempt %d of %d)", address, timeout_ms, route.tries(address), retries + 1)
@@ -152,6 +160,8 @@ class BackendClient:
                 log.warning("The connection to %s was lost while waiting for a reply (attempt %d of %d)", address, route.tries(address), retries + 1)
             following = route.next()
             if following is None:
+                if route.unready_reply is not None:
+                    return route.unready_reply  # up somewhere, ready nowhere: say that, as one address would
                 if all(route.outcome.get(each) is _REFUSED for each in route.addresses):
                     protocol.raise_for_error(route.last_reply)  # every one said the same kind of "not now": say it as they did
                 raise self._unavailable(route, connect_timeout_ms, retries)
@@ -308,6 +318,17 @@ def _error_code(reply: dict) -> str | None:
     return str(error.get("code")) if not reply.get("ok") and isinstance(error, dict) else None
 
 
+def _refusal(op: str, reply: dict) -> str | None:
+    """Why ``reply`` sends the call on to the next address (None: it is the answer): an error of
+    :data:`_FAIL_OVER_CODES`, or a ping/info answered ``"ready": false`` (a broker without workers, which
+    answers those ops itself: another broker may have some)."""
+    if _error_code(reply) in _FAIL_OVER_CODES:
+        return str((reply.get("error") or {}).get("message", ""))[:200]
+    if reply.get("ok") and protocol.OP_SPECS[op].answered_by_broker and reply.get("ready") is False:
+        return "ready: false (no model worker there, or its model still loading)"
+    return None
+
+
 class _Route:
     """Which address a call tries next: start at the one that answered last, move on when one is unavailable.
 
@@ -325,6 +346,7 @@ class _Route:
         self.outcome: dict[str, object] = {}
         self.refused: dict[str, str] = {}  # address -> the error message it answered
         self.last_reply: dict = {}  # the last error reply that sent the call on
+        self.unready_reply: dict | None = None  # the first ping/info reply that said "ready": false
         self.last: object | None = None
         self.current = self.addresses[0]
 

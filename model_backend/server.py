@@ -292,7 +292,8 @@ class BackendServer:
             self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._runner = make_runner(self.plan, self._infer, self._outbox.release,
                                    prepare=self._prepare if self._inline_decode else None,
-                                   max_batch=self.settings.max_batch, max_wait_ms=self.settings.max_wait_ms)
+                                   max_batch=self.settings.max_batch, max_wait_ms=self.settings.max_wait_ms,
+                                   pool_batch=self.settings.pool_batch)
         # the decode pool only where decoding is handed off (batched / wide); pool / adaptive decode inline
         self._decoder = (None if self._inline_decode else
                          _DecodePool(self.settings.decode_threads, self._decode, self._outbox.release))
@@ -444,6 +445,7 @@ class BackendServer:
             "max_pixels": self.settings.max_pixels,
             "decode_threads": self.settings.decode_threads,
             "decode_inline": self._inline_decode,  # pool / adaptive: decoded on the inference threads, no decode pool
+            "pool_batch": self.settings.pool_batch if self.plan.narrow else None,  # pool / adaptive: most requests per forward pass
             "metrics_port": self.metrics_port,
             "in_flight": len(self._jobs),
             "uptime_s": round(time.time() - self._started, 3),

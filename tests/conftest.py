@@ -1,7 +1,7 @@
 """What every layer needs: the layer markers, the TensorFlow guard, real photos, the real backend process, CURVE keys.
 
 Tests live in one folder per layer (tests/unit, tests/inprocess, tests/process,
-tests/browser); each test gets its folder's name as a marker, so ``-m unit``
+tests/browser, tests/cluster); each test gets its folder's name as a marker, so ``-m unit``
 selects a layer. A test that uses the ``backend`` fixture starts TensorFlow
 (in the backend process) and is marked ``slow`` here. A test not marked
 ``slow`` that imports TensorFlow into the test process fails the session,
@@ -27,7 +27,7 @@ pytest_plugins = ["tests.support.dash", "tests.support.dashboards", "tests.suppo
                   "tests.support.postgres"]
 
 TESTS = Path(__file__).resolve().parent
-LAYERS = ("unit", "inprocess", "process", "browser")
+LAYERS = ("unit", "inprocess", "process", "browser", "cluster")
 #: fixtures that start TensorFlow somewhere: a test using one is ``slow``
 TENSORFLOW_FIXTURES = ("backend",)
 

@@ -16,7 +16,7 @@ from ..web.auth import admin_refusal
 from . import ids
 from .figures import BUCKETS_TARGET, RAW_MAX, STRIP_MAX, bucket_label, distribution_figure, time_figure
 from .layout import history_table, summary_view
-from .stats import GROUPS, MIN_GAP_S, bucket_percentiles, bucket_width, idle_breaks, padded_window, view_start
+from .stats import GROUPS, MIN_GAP_S, bucket_width, idle_breaks, padded_window, view_start
 from .store import ACTIVITY_BIN_S, HistoryStore
 
 RECENT_ROWS = 12
@@ -119,14 +119,12 @@ def _time_view(store: HistoryStore, zone) -> tuple[object, str]:
         figure = time_figure(store.points(since, RAW_MAX), None, window, zone, breaks)
         note.append(". Each dot is one request; hover for its stages.")
     else:
-        data = store.latency_arrays(since, count=count)
         width = bucket_width(window[1] - window[0] - idle_s, BUCKETS_TARGET)
-        buckets = {g: bucket_percentiles(data.ts[data.group == g], data.latency_ms[data.group == g], window[0], width)
-                   for g in GROUPS}
+        buckets, sample_step = store.bucket_percentiles(since, window[0], width, count=count)
         figure = time_figure(None, buckets, window, zone, breaks)
         note.append(f". Too many to draw one by one: lines show the median (p50, solid) and p95 (dotted) per "
                     f"{bucket_label(width)}")
-        note.append(f", estimated from every {data.sample_step}th request." if data.sample_step > 1 else ".")
+        note.append(f", estimated from every {sample_step}th request." if sample_step > 1 else ".")
     return figure, "".join(note)
 
 

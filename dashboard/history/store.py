@@ -3,8 +3,11 @@
 SQLite by default (a file: WAL mode, a busy timeout), PostgreSQL when ``--db``
 is a ``postgresql://`` URL: one code path on SQLAlchemy Core (``engine.py``,
 the table in ``schema.py``, its versioned upgrade in ``migrations.py``, run when
-a store opens). Queries are portable SQL; the only dialect-specific parts are
-SQLite's ``INDEXED BY`` hint and the cast in :meth:`HistoryStore.activity`.
+a store opens). Queries are portable SQL; the dialect-specific parts are
+SQLite's ``INDEXED BY`` hint, the cast in :meth:`HistoryStore.activity`, and the
+percentiles, which PostgreSQL computes itself (``percentile_cont``,
+``database_percentiles.py``) where SQLite walks an index or hands rows to numpy
+(the same numbers either way).
 Several threads and processes (background callbacks, ``python -m dashboard
 monolith``, other replicas on PostgreSQL) can write at once and the history
 survives restarts. The rows themselves are built by ``records.py``.
@@ -45,11 +48,12 @@ from sqlalchemy.engine import Connection
 
 from ..common.formatting import format_time
 from ..common.sanitize import csv_cell
-from . import schema
+from . import database_percentiles, schema
 from .engine import IMMEDIATE, create_history_engine, sqlite_file
 from .migrations import migrate
 from .records import KINDS, MONOLITH, SERVICE, clean_record
-from .stats import ALONE, GROUP_KEYS, GROUP_SQL, GROUPS, LOADED, MONOLITH_GROUP, LatencyArrays
+from .stats import (ALONE, GROUP_KEYS, GROUP_SQL, GROUPS, LOADED, MONOLITH_GROUP, Buckets, LatencyArrays,
+                    bucket_percentiles)
 from .writer import FLUSH_TIMEOUT_S, HistoryWriter
 
 log = logging.getLogger(__name__)
@@ -208,9 +212,13 @@ class HistoryStore:
         return [dict(r) for r in rows]
 
     def group_percentiles(self, percents=PERCENTS) -> dict[int, dict]:
-        """Exact percentiles of the round trip per group (stats.py), read down the (ok, group, latency) index:
-        {group: {"count": n, "p5": ms, ..., "min", "max", "batch_min", "batch_max"}}."""
+        """Exact percentiles of the round trip per group (stats.py):
+        {group: {"count": n, "p5": ms, ..., "min", "max", "batch_min", "batch_max"}}. PostgreSQL computes them
+        (``percentile_cont``); SQLite, which has no such function, is read down the (ok, group, latency) index."""
         self.flush()
+        if self.dialect == "postgresql":  # one query, percentile_cont in the database (database_percentiles.py)
+            with self._read() as conn:
+                return database_percentiles.group_percentiles(conn, percents)
         out: dict[int, dict] = {}
         where = f"ok = 1 AND ({GROUP_SQL}) = :group AND latency_ms IS NOT NULL"
         table = self._table(schema.GROUP_LATENCY.name)
@@ -289,6 +297,25 @@ class HistoryStore:
                 {"since": float(since_ts)}).cursor.fetchall()  # the driver's tuples, not Row objects
         return LatencyArrays.from_rows(rows, sample_step=step)
 
+    def bucket_percentiles(self, since_ts: float, start: float, width: float,
+                           count: int | None = None) -> tuple[dict[int, Buckets], int]:
+        """({group: p50, p95, max and count per ``width``-second bucket from ``start``}, sample step) of the
+        successful requests at or after ``since_ts``: the time view's lines.
+
+        Both back ends read the same systematic sample (:meth:`latency_arrays`: every k-th id beyond
+        :data:`SAMPLE_ROWS`) and give the same numbers: PostgreSQL computes them (``percentile_cont``, one query,
+        a few hundred rows back); SQLite's rows come to numpy (stats.bucket_percentiles).
+        """
+        if count is None:
+            count = self.time_span(since_ts)[2]
+        step = max(1, math.ceil(count / SAMPLE_ROWS)) if count else 1
+        if self.dialect == "postgresql":
+            with self._read() as conn:
+                return database_percentiles.bucket_percentiles(conn, since_ts, step, start, width), step
+        data = self.latency_arrays(since_ts, count=count)
+        return {g: bucket_percentiles(data.ts[data.group == g], data.latency_ms[data.group == g], start, width)
+                for g in GROUPS}, data.sample_step
+
     def points(self, since_ts: float, limit: int) -> list[dict]:
         """Successful requests at or after ``since_ts`` (at most the newest ``limit``), oldest first, with what
         their hover text explains (:data:`POINT_COLUMNS` and ``group``); text cleaned and capped."""
@@ -328,7 +355,10 @@ class HistoryStore:
     def _service_percentiles(self) -> dict:
         """p50 and p95 of every successful service request, alone or not (the (kind, ok, latency) index)."""
         with self._read() as conn:
-            stats = _ranked_percentiles(conn, "requests", f"kind = :kind AND {_SUCCESS}", {"kind": SERVICE}, (50, 95))
+            if self.dialect == "postgresql":
+                stats = database_percentiles.kind_percentiles(conn, SERVICE, (50, 95))
+            else:
+                stats = _ranked_percentiles(conn, "requests", f"kind = :kind AND {_SUCCESS}", {"kind": SERVICE}, (50, 95))
         return {"p50": stats["p50"], "p95": stats["p95"]}
 
     def signature(self) -> list:
@@ -409,7 +439,7 @@ def _prepared(row: dict) -> dict:
 
 def _ranked_percentiles(conn: Connection, table: str, where: str, params: dict, percents) -> dict:
     """{"count": n, "p<p>": ms...} of ``latency_ms`` over the rows of ``table`` (``requests``, maybe with an index
-    hint) that ``where`` selects, exact (numpy's linear interpolation): the two values around each rank, read with
+    hint) that ``where`` selects, exact (numpy's linear interpolation; SQLite's path, PostgreSQL has percentile_cont): the two values around each rank, read with
     ``ORDER BY latency_ms LIMIT 2 OFFSET rank`` down an index that ends in latency_ms (the database walks the
     index; no row reaches Python). Percentiles above the median walk from the slow end (``DESC``), so p95 and
     the maximum cost 5 % and 0 % of a walk, not 95 %."""

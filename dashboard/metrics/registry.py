@@ -17,14 +17,18 @@ the monolith seconds, so it has buckets of its own), labels with few values.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
+    start_http_server,
 )
 
 from .folder import MULTIPROC_ENV
+
+log = logging.getLogger(__name__)
 
 #: seconds: 1 ms to 10 s in 1-2-5 steps (warm requests take milliseconds, a loaded queue up to seconds)
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -93,3 +97,16 @@ def exposition() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
+
+def serve_metrics(host: str, port: int):
+    """Serve what :func:`exposition` gives at ``http://host:port/metrics`` from a daemon thread (``jobs-worker
+    --metrics-port``: the job processes' samples, summed as on the dashboard's own /metrics); (server, port).
+    The same endpoint as the backend's ``--metrics-port`` (prometheus_client's ``start_http_server``)."""
+    registry = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # reads the folder at every scrape
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    bound = int(server.server_port)
+    log.info("Metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", bound)
+    return server, bound

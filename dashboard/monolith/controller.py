@@ -105,9 +105,12 @@ def run_monolith_job(settings: DashboardSettings, sha256: object, on_progress: C
 
     A background callback runs in a worker process of its own (the DiskcacheManager starts one per job), and
     SQLite connections must not cross a fork, so the job opens its own store there instead of using the
-    parent's. (The store is cheap to open; every process shares the one SQLite file.)
+    parent's. (The store is cheap to open; every process shares the one SQLite file.) In a stopping
+    ``jobs-worker``, a run still going when its grace period ends is stopped with a message (jobs/shutdown.py).
     """
-    return run_monolith_view(settings, HistoryStore.from_settings(settings), sha256, on_progress)
+    from ..jobs.shutdown import stop_with_the_worker
+
+    return run_monolith_view(settings, HistoryStore.from_settings(settings), sha256, stop_with_the_worker(on_progress))
 
 
 def run_monolith_from_command_line(settings: DashboardSettings, image: Path, store: HistoryStore | None = None,

@@ -6,7 +6,8 @@
   ceiling), and a request body cap (waitress buffers a body before the app
   sees it; the guard's own limits are lower). Idle or half-sent connections
   (slowloris) cost a socket each, never a thread: waitress only hands a
-  request to a thread once it has fully arrived.
+  request to a thread once it has fully arrived. Sockets are read
+  ``RECV_BYTES`` at a time (a photo in one or two reads).
 - The guard's header checks run as soon as a request's headers have arrived
   (``GuardedChannel``), on the I/O thread: a request without valid credentials
   (missing or malformed, or a wrong password already seen), with a foreign
@@ -58,6 +59,10 @@ STOP_BUDGET_S = 1.6
 DRAIN_S = 0.4
 #: waitress's "Task queue depth" warning: at most one a period (it fires for every request that waits for a thread)
 QUEUE_LOG_PERIOD_S = 10.0
+#: bytes read from a socket at once (waitress reads 8 KB): a photo arrives in one or two reads, not one turn of the
+#: poll loop per 8 KB (each turn asks every open connection whether it is readable and writable); about 10 % less
+#: CPU on the I/O thread, interleaved A/B
+RECV_BYTES = 256 * 1024
 
 
 class QueueDepthLog:
@@ -169,6 +174,7 @@ def waitress_options(settings: DashboardSettings, request_limit: int) -> dict:
         "cleanup_interval": settings.cleanup_interval_s,
         "asyncore_use_poll": True,
         "asyncore_loop_timeout": 1,
+        "recv_bytes": RECV_BYTES,
         # waitress refuses (413) a declared body over this before buffering it
         "max_request_body_size": max(settings.callback_body_limit, request_limit) + 1,
     }

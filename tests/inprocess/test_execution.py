@@ -79,7 +79,7 @@ def _classify_many(server, count: int, threads: int) -> list[tuple[int, dict]]:
 @pytest.mark.parametrize("strategy", ["pool", "adaptive"])
 def test_every_request_gets_its_own_answer_and_cores_are_never_oversubscribed(serve, strategy):
     model = SharedCores()
-    server = serve(model, execution=strategy, intra_op_threads=CORES)
+    server = serve(model, execution=strategy, intra_op_threads=CORES, pool_batch=1)
     results = _classify_many(server, 160, threads=8)
     assert [expected for expected, _ in results] == [reply["predictions"][0]["index"] for _, reply in results]
     assert all(reply["batch_size"] == 1 for _, reply in results)
@@ -171,3 +171,35 @@ def test_wide_still_hands_decoding_to_the_decode_pool(serve):
     with server.client() as client:
         assert client.classify(shade_png(5))["predictions"][0]["index"] == 5
         assert client.info()["decode_inline"] is False
+
+
+def test_a_pool_thread_takes_waiting_requests_as_one_batch_and_answers_good_and_bad_images_each_their_own(serve):
+    model = SharedCores(delay_s=0.005)
+    server = serve(model, execution="pool", intra_op_threads=CORES, pool_batch=2)
+    bad = {i for i in range(96) if i % 5 == 0}
+    with server.client() as client:
+        def classify(i: int):
+            try:
+                return client.classify(b"not an image" if i in bad else shade_png(i % 16))
+            except BadImage as exc:
+                return exc
+
+        with ThreadPoolExecutor(12) as pool:
+            replies = list(pool.map(classify, range(96)))
+        info = client.info()
+    for i, reply in enumerate(replies):
+        if i in bad:
+            assert isinstance(reply, BadImage), (i, reply)
+        else:
+            assert reply["predictions"][0]["index"] == i % 16, (i, reply)
+    sizes = [reply["batch_size"] for reply in replies if isinstance(reply, dict)]
+    assert max(sizes) == 2 and set(sizes) <= {1, 2}  # a busy pool pairs requests, never more than pool_batch
+    assert model.ledger.most <= CORES
+    assert info["pool_batch"] == 2 and info["errors"] == len(bad) and info["requests_served"] == 96 - len(bad)
+
+
+def test_wide_reports_no_pool_batch(serve):
+    server = serve(SharedCores(), execution="wide", intra_op_threads=CORES, pool_batch=2)
+    with server.client() as client:
+        info = client.info()
+    assert info["pool_batch"] is None

@@ -63,6 +63,10 @@ def test_quick_bench_writes_every_section_and_target(tmp_path):
     assert limit["forward_vs_plain"]["ratio"] > 0 and limit["camera_decode"]["bytes"] > 3_000_000
     assert {(row["threads"], row["batch"]) for row in limit["forward_table"]} == {
         (threads, batch) for threads in sorted({1, limit["cores"]}) for batch in plan.BATCH_SIZES}
+    busy = limit["busy_limit"]  # the limit measured with every core busy: one child process per core, counted together
+    assert busy["processes"] == limit["cores"] and busy["images_per_s"] > 0 and busy["core_ms_per_image"] > 0
+    assert busy["configs"][0]["label"] == f"{limit['cores']} process{'es' if limit['cores'] > 1 else ''} x 1 thread, batch 1"
+    assert all(row["images_per_s"] > 0 for row in busy["configs"]), busy["configs"]
     assert results["startup"]["runtime"] == "litert" and len(results["startup"]["starts_s"]) == 1
     assert results["service"]["runtime"] == "litert" and results["service"]["rss_mb"] > 0
     assert [r["concurrency"] for r in results["service"]["runs"]] == list(plan.SERVICE_CONCURRENCY)
@@ -78,6 +82,8 @@ def test_quick_bench_writes_every_section_and_target(tmp_path):
     targets = {t["key"]: t for t in results["targets"]}
     assert [t["key"] for t in results["targets"] if not t["extra"]] == list(TARGET_KEYS)
     assert all(targets[key]["status"] in ("PASS", "MISS") for key in TARGET_KEYS), [targets[k] for k in TARGET_KEYS]
+    assert targets["service_throughput"]["name"].endswith("/ pipeline limit (measured, all cores busy)")
+    assert targets["service_throughput_arithmetic"]["status"] in ("PASS", "MISS")
     markdown = (tmp_path / "bench-efficientnet-lite0.md").read_text()
     assert "| target |" in markdown and "[litert]" in markdown and "[tensorflow]" in markdown
     with Image.open(tmp_path / "bench-efficientnet-lite0.png") as image:

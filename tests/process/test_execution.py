@@ -54,7 +54,7 @@ def test_each_strategy_serves_the_same_answers_within_the_memory_limit(tmp_path,
     assert lone["predictions"][0]["label"] == "Egyptian cat"
     assert all(reply["predictions"][0]["index"] in (CAT_CLASSES if i % 2 == 0 else {967, 968, 504})
                for i, reply in enumerate(replies))
-    if info["execution"] != "wide":
-        assert {reply["batch_size"] for reply in replies} == {1}
+    if info["execution"] != "wide":  # a single-thread interpreter takes at most pool_batch waiting requests at once
+        assert info["pool_batch"] == 2 and {reply["batch_size"] for reply in replies} <= {1, 2}
     assert served["requests_served"] == 65 and served["errors"] == 0
     assert rss_mb <= RSS_LIMIT_MB

@@ -29,6 +29,10 @@ from tests.unit.test_history_charts import (
     test_store_percentiles_are_exact_with_100000_rows, test_the_alone_card_names_the_runtime_once_the_backend_reports_it,
     test_the_table_puts_the_result_first_and_explains_each_latency, test_the_time_view_starts_after_an_idle_gap,
     test_three_bursts_a_day_apart_are_all_shown_with_the_idle_days_cut_out)
+from tests.unit.test_history_percentiles import (
+    test_an_unsampled_view_reads_every_request_and_an_empty_group_has_no_buckets,
+    test_group_and_kind_percentiles_match_numpy_and_an_empty_group_reads_none,
+    test_time_buckets_are_numpys_percentiles_of_the_same_sample)
 
 #: collected here again, on PostgreSQL
 __all__ = [
@@ -60,6 +64,9 @@ __all__ = [
     "test_other_stored_strings_are_capped_and_cleaned",
     "test_rows_older_than_the_age_limit_go",
     "test_the_store_cleans_names_as_its_last_line_of_defence",
+    "test_an_unsampled_view_reads_every_request_and_an_empty_group_has_no_buckets",
+    "test_group_and_kind_percentiles_match_numpy_and_an_empty_group_reads_none",
+    "test_time_buckets_are_numpys_percentiles_of_the_same_sample",
 ]
 
 

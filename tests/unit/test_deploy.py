@@ -202,23 +202,81 @@ def test_dashboard_probes_readiness_on_health_and_liveness_that_survives_a_dead_
     assert not healthcheck.healthy("ready", 503) and healthcheck.healthy("live", 503)
 
 
-def test_grace_periods_cover_the_sigterm_budget():
-    """Every role stops within 2 s of SIGTERM (README); the dashboard first sleeps in preStop."""
+#: the jobs worker exits within its stop grace (WARMSERVE_DASH_JOBS_STOP_GRACE_S) plus this (2.3-3.5 s measured,
+#: tests/process/test_jobs_worker_ops.py)
+JOBS_EXIT_S = 5
+
+
+def test_grace_periods_cover_the_sigterm_budget(tmp_path, keys):
+    """Every role stops within 2 s of SIGTERM (README); the dashboard first sleeps in preStop; the jobs worker
+    gives running monolith runs its stop grace first."""
     shutdown_s = 2
     for name, deployment in k8s_objects("Deployment").items():
         spec = deployment["spec"]["template"]["spec"]
         pre_stop = spec["containers"][0].get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
         sleep_s = int(pre_stop[1]) if pre_stop[:1] == ["sleep"] else 0
         assert spec["terminationGracePeriodSeconds"] >= sleep_s + shutdown_s + 3, name
+    jobs = dashboard_settings.settings_from(environ=k8s_env(tmp_path, keys, "warmserve-jobs-worker"))
+    assert pod_spec("warmserve-jobs-worker")["terminationGracePeriodSeconds"] >= jobs.jobs_stop_grace_s + JOBS_EXIT_S + 3
+
+
+def test_the_jobs_worker_serves_its_metrics_where_it_is_probed_and_scraped(tmp_path, keys):
+    container = pod_spec("warmserve-jobs-worker")["containers"][0]
+    settings = dashboard_settings.settings_from(environ=k8s_env(tmp_path, keys, "warmserve-jobs-worker"))
+    assert settings.jobs_metrics_host == "0.0.0.0"
+    assert [port["containerPort"] for port in container["ports"]] == [settings.jobs_metrics_port]
+    service = compose()["services"]["jobs-worker"]
+    environment = {k: str(v) for k, v in service["environment"].items()}
+    assert f"127.0.0.1:{environment['WARMSERVE_DASH_JOBS_METRICS_PORT']}/metrics" in " ".join(service["healthcheck"]["test"])
+    stop_grace_s = float(environment["WARMSERVE_DASH_JOBS_STOP_GRACE_S"])
+    assert int(service["stop_grace_period"].rstrip("s")) >= stop_grace_s + JOBS_EXIT_S + 3
 
 
 def test_broker_probes_do_not_depend_on_workers():
-    """Workers reach the broker through its Service: a readiness check that needed workers would lock them out."""
-    container = pod_spec("warmserve-broker")["containers"][0]
-    assert "tcpSocket" in container["readinessProbe"] and "tcpSocket" in container["livenessProbe"]
-    service = k8s_objects("Service")["warmserve-broker"]
-    assert {port["port"] for port in service["spec"]["ports"]} == {5576, 5577}
-    assert parse_command(container["command"]).command == "broker"
+    """Workers reach a broker through its Service: a readiness check that needed workers would lock them out."""
+    for name in k8s_broker_services():
+        container = pod_spec(name)["containers"][0]
+        assert "tcpSocket" in container["readinessProbe"] and "tcpSocket" in container["livenessProbe"]
+        service = k8s_objects("Service")[name]
+        assert {port["port"] for port in service["spec"]["ports"]} == {5576, 5577}
+        assert parse_command(container["command"]).command == "broker"
+
+
+def k8s_broker_services() -> list[str]:
+    """The Services that select a broker Deployment (one each)."""
+    brokers = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in k8s_objects("Deployment").items()
+               if parse_command(d["spec"]["template"]["spec"]["containers"][0]["command"]).command == "broker"}
+    services = []
+    for name, service in k8s_objects("Service").items():
+        selected = [b for b, labels in brokers.items() if service["spec"]["selector"].items() <= labels.items()]
+        assert len(selected) <= 1, f"Service {name} spreads over several brokers: clients must reach each by name"
+        services += [name] if selected else []
+    assert len(services) == len(brokers), "every broker has a Service of its own"
+    return sorted(services)
+
+
+def test_k8s_has_no_single_broker_every_worker_connects_to_each_and_every_client_lists_each(tmp_path, keys):
+    services = k8s_broker_services()
+    assert len(services) >= 2
+    frontends = {f"tcp://{name}:5576" for name in services}
+    backends = {f"tcp://{name}:5577" for name in services}
+    worker_env = k8s_env(tmp_path, keys, "warmserve-worker")
+    assert set(build_settings(ServerSettings, environ=worker_env).connect_addresses) == backends
+    for deployment in ("warmserve-dashboard", "warmserve-jobs-worker"):
+        env = k8s_env(tmp_path, keys, deployment)
+        settings = dashboard_settings.settings_from(environ=env)
+        assert set(settings.client_settings().addresses) == frontends, deployment
+        assert set(env["WARMSERVE_ADDRESS"].split(",")) == frontends  # the command line in the pod
+    key_secrets = {next(v["secret"]["secretName"] for v in pod_spec(name)["volumes"] if v["name"] == "keys")
+                   for name in services}
+    assert len(key_secrets) == 1, "clients pin one server key: every broker mounts the same pair"
+    budgets = [b for b in k8s_objects("PodDisruptionBudget").values()
+               if all(b["spec"]["selector"]["matchLabels"].items() <= pod_labels(name).items() for name in services)]
+    assert budgets and budgets[0]["spec"]["minAvailable"] == 1  # a node drain keeps one broker up
+
+
+def pod_labels(deployment: str) -> dict:
+    return k8s_objects("Deployment")[deployment]["spec"]["template"]["metadata"]["labels"]
 
 
 def test_every_referenced_secret_configmap_claim_and_selector_exists():
@@ -246,24 +304,33 @@ def test_every_referenced_secret_configmap_claim_and_selector_exists():
         assert any(service["spec"]["selector"].items() <= lab.items() for lab in labels.values()), name
 
 
-def test_each_k8s_role_builds_its_settings_from_its_env_and_mounted_keys(tmp_path, keys):
+def k8s_env(tmp_path: Path, keys: Path, deployment: str) -> dict[str, str]:
+    """The environment of a Deployment's pod with its mounts (keys from a real keys folder, a users file, /data)
+    mapped to this test's folders."""
+    spec = pod_spec(deployment)
     users = tmp_path / "users.txt"
     users.write_text("alice:secret-pw\n")
-    data = tmp_path / "data"
+    keys_volume = next(v for v in spec.get("volumes", []) if v["name"] == "keys")
+    mounted = mounted_secret(tmp_path, keys, keys_volume, deployment)
+    return remap(container_env(spec), {"/keys": mounted, "/config/users.txt": users, "/data": tmp_path / "data"})
 
+
+def test_each_k8s_role_builds_its_settings_from_its_env_and_mounted_keys(tmp_path, keys):
     def env_for(deployment: str) -> dict[str, str]:
-        spec = pod_spec(deployment)
-        keys_volume = next(v for v in spec.get("volumes", []) if v["name"] == "keys")
-        mounted = mounted_secret(tmp_path, keys, keys_volume, deployment)
-        return remap(container_env(spec), {"/keys": mounted, "/config/users.txt": users, "/data": data})
+        return k8s_env(tmp_path, keys, deployment)
 
-    broker = build_settings(BrokerSettings, environ=env_for("warmserve-broker"))
-    assert broker.keys_dir is not None and broker.frontend.startswith("tcp://0.0.0.0")
+    for name in ("warmserve-broker-a", "warmserve-broker-b"):
+        broker = build_settings(BrokerSettings, environ=env_for(name))
+        assert broker.keys_dir is not None and broker.frontend.startswith("tcp://0.0.0.0")
     worker = build_settings(ServerSettings, environ=env_for("warmserve-worker"))
-    assert worker.connect == "tcp://warmserve-broker:5577" and worker.keys_dir is not None and worker.metrics_port == 9105
+    assert worker.connect_addresses == ("tcp://warmserve-broker-a:5577", "tcp://warmserve-broker-b:5577")
+    assert worker.keys_dir is not None and worker.metrics_port == 9105
     for deployment in ("warmserve-dashboard", "warmserve-jobs-worker"):
         settings = dashboard_settings.settings_from(environ=env_for(deployment))
-        assert settings.backend == "tcp://warmserve-broker:5576" and settings.keys_dir is not None
+        assert settings.backend == "tcp://warmserve-broker-a:5576,tcp://warmserve-broker-b:5576"
+        assert settings.keys_dir is not None
+        client = build_settings(backend_settings.ClientSettings, environ=env_for(deployment))  # the CLI in the pod
+        assert client.addresses == settings.client_settings().addresses and client.keys_dir is not None
         assert settings.auth_enabled and settings.redis and settings.secret_key
 
 
@@ -288,7 +355,7 @@ def test_compose_file_matches_the_compose_spec_schema(path):
 
 def test_compose_schema_check_catches_a_misspelt_key():
     broken = compose()
-    broken["services"]["broker"]["restart_policy"] = "always"  # compose's key is `restart`
+    broken["services"]["broker-a"]["restart_policy"] = "always"  # compose's key is `restart`
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, compose_schema())
 
@@ -308,7 +375,7 @@ def test_compose_runs_every_role_with_real_commands():
         commands[name] = (python_module_command(command)[0], args.command)
     assert sorted(commands.values()) == sorted([
         ("dashboard", "jobs-worker"), ("dashboard", "serve"), ("dashboard", "serve"), ("model_backend", "broker"),
-        ("model_backend", "keys"), ("model_backend", "serve"), ("model_backend", "serve")])
+        ("model_backend", "broker"), ("model_backend", "keys"), ("model_backend", "serve"), ("model_backend", "serve")])
     services = compose()["services"]
     assert {"postgres", "redis", "lb"} <= set(services)
     for name, service in services.items():
@@ -328,10 +395,11 @@ def test_each_compose_role_builds_its_settings(tmp_path, keys):
     def env_of(name: str) -> dict[str, str]:
         return remap({k: interpolate(str(v), variables) for k, v in services[name]["environment"].items()}, mounts)
 
-    broker = build_settings(BrokerSettings, environ=env_of("broker"))
-    assert broker.backend == "tcp://0.0.0.0:5577"
+    for broker in ("broker-a", "broker-b"):
+        assert build_settings(BrokerSettings, environ=env_of(broker)).backend == "tcp://0.0.0.0:5577"
     for worker in ("worker-1", "worker-2"):
-        assert build_settings(ServerSettings, environ=env_of(worker)).connect == "tcp://broker:5577"
+        connect = build_settings(ServerSettings, environ=env_of(worker)).connect_addresses
+        assert connect == ("tcp://broker-a:5577", "tcp://broker-b:5577")
     for name in ("dashboard-1", "dashboard-2", "jobs-worker"):
         settings = dashboard_settings.settings_from(environ=env_of(name))
         assert settings.redis == "redis://redis:6379/0" and settings.auth_enabled
@@ -339,6 +407,34 @@ def test_each_compose_role_builds_its_settings(tmp_path, keys):
     # the probe user the health check logs in as is one the dashboard accepts
     assert load_healthcheck().probe_credentials(env_of("dashboard-1")["WARMSERVE_DASH_USERS"]) == \
         "probe:" + variables["PROBE_PASSWORD"]
+
+
+def test_compose_has_no_single_broker_every_worker_connects_to_each_and_every_client_lists_each(tmp_path, keys):
+    services = warmserve_services()
+    brokers = sorted(name for name, s in services.items() if s["command"][1:] == ["-m", "model_backend", "broker"])
+    assert len(brokers) >= 2
+    frontends, backends = {f"tcp://{b}:5576" for b in brokers}, {f"tcp://{b}:5577" for b in brokers}
+    variables = env_example()
+    mounts = {"/keys": keys, "/config/users.txt": tmp_path / "users.txt", "/data": tmp_path / "data"}
+    (tmp_path / "users.txt").write_text("alice:pw\n")
+    first_choices = set()
+    for name, service in services.items():
+        if name == "keys":
+            continue
+        env = remap({k: interpolate(str(v), variables) for k, v in service["environment"].items()}, mounts)
+        role = parse_command(service["command"]).command
+        if role == "broker":
+            continue
+        assert set(brokers) <= set(service["depends_on"]), name
+        if python_module_command(service["command"])[0] == "model_backend":  # a model worker
+            assert set(build_settings(ServerSettings, environ=env).connect_addresses) == backends, name
+            continue
+        addresses = dashboard_settings.settings_from(environ=env).client_settings().addresses
+        assert set(addresses) == frontends, name
+        assert set(build_settings(backend_settings.ClientSettings, environ=env).addresses) == frontends, name  # the CLI
+        if role == "serve":
+            first_choices.add(addresses[0])
+    assert first_choices == frontends, "the dashboards start at different brokers, so each routes a share"
 
 
 def test_nginx_balances_both_dashboard_replicas_and_keeps_host():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from model_backend import execution
+from model_backend.cli import build_parser
 from model_backend.execution import CoreGate, choose, measure, plan_execution
 from model_backend.settings import ServerSettings, SettingsError, build_settings
 from tests.support.standin import StandInClassifier
@@ -135,53 +136,53 @@ def _take_in_thread(gate: CoreGate) -> tuple[threading.Thread, list]:
 def test_pool_gate_hands_out_one_item_per_free_core_in_order():
     gate = CoreGate(slots=2, adaptive=False)
     _ready(gate, "a", "b", "c")
-    assert gate.take() == ("a", False)
-    assert gate.take() == ("b", False)
+    assert gate.take() == (["a"], False)
+    assert gate.take() == (["b"], False)
     thread, taken = _take_in_thread(gate)  # no core free: waits
     thread.join(0.1)
     assert taken == []
     gate.release(False)
     thread.join(5)
-    assert taken == [("c", False)]
+    assert taken == [(["c"], False)]
 
 
 def test_adaptive_gate_runs_a_lone_request_wide_on_every_core():
     gate = CoreGate(slots=2, adaptive=True)
     _ready(gate, "alone")
-    assert gate.take() == ("alone", True)
+    assert gate.take() == (["alone"], True)
     _ready(gate, "next")
     thread, taken = _take_in_thread(gate)  # the wide run holds every core: no narrow run beside it
     thread.join(0.1)
     assert taken == []
     gate.release(True)
     thread.join(5)
-    assert taken == [("next", True)]
+    assert taken == [(["next"], True)]
 
 
 def test_adaptive_gate_runs_narrow_when_others_are_waiting_or_decoding():
     gate = CoreGate(slots=2, adaptive=True)
     _ready(gate, "a", "b")
-    assert gate.take() == ("a", False)  # another is ready
-    assert gate.take() == ("b", False)
+    assert gate.take() == (["a"], False)  # another is ready
+    assert gate.take() == (["b"], False)
     gate.release(False)
     gate.release(False)
     gate.expect()  # one still decoding
     _ready(gate, "c")
-    assert gate.take() == ("c", False)
+    assert gate.take() == (["c"], False)
     gate.release(False)
     gate.cancel()  # the decoding one failed
     _ready(gate, "d")
-    assert gate.take() == ("d", True)
+    assert gate.take() == (["d"], True)
 
 
 def test_adaptive_gate_never_runs_wide_while_a_narrow_run_holds_a_core():
     gate = CoreGate(slots=2, adaptive=True)
     _ready(gate, "a", "b")
-    assert gate.take() == ("a", False)
-    assert gate.take() == ("b", False)
+    assert gate.take() == (["a"], False)
+    assert gate.take() == (["b"], False)
     gate.release(False)
     _ready(gate, "c")  # alone, but "b" still runs on one core
-    assert gate.take() == ("c", False)
+    assert gate.take() == (["c"], False)
 
 
 def test_closing_the_gate_wakes_every_taker_with_none():
@@ -198,3 +199,37 @@ def test_closing_the_gate_wakes_every_taker_with_none():
 def test_gate_needs_a_slot():
     with pytest.raises(ValueError, match="slots"):
         CoreGate(slots=0, adaptive=False)
+
+
+def test_pool_gate_with_max_take_batches_only_what_the_other_free_cores_leave():
+    gate = CoreGate(slots=2, adaptive=False, max_take=2)
+    _ready(gate, "a", "b")
+    assert gate.take() == (["a"], False)  # the other core is free: "b" is left for it
+    assert gate.take() == (["b"], False)
+    gate.release(False)
+    gate.release(False)
+    _ready(gate, "c", "d", "e", "f", "g")
+    assert gate.take() == (["c", "d"], False)  # more waiting than free cores: a pair
+    assert gate.take() == (["e", "f"], False)
+    gate.release(False)
+    assert gate.take() == (["g"], False)  # never more than are waiting
+
+
+def test_adaptive_gate_with_max_take_still_runs_a_lone_request_wide():
+    gate = CoreGate(slots=2, adaptive=True, max_take=4)
+    _ready(gate, "alone")
+    assert gate.take() == (["alone"], True)
+
+
+def test_gate_needs_a_positive_max_take():
+    with pytest.raises(ValueError, match="max_take"):
+        CoreGate(slots=2, adaptive=False, max_take=0)
+
+
+def test_pool_settings_from_flag_and_environment():
+    assert ServerSettings().pool_batch == 2
+    assert build_settings(ServerSettings, build_parser().parse_args(["serve", "--pool-batch", "3"])).pool_batch == 3
+    assert build_settings(ServerSettings, build_parser().parse_args(["serve"])).pool_batch == 2
+    assert build_settings(ServerSettings, {}, environ={"WARMSERVE_POOL_BATCH": "1"}).pool_batch == 1
+    with pytest.raises(SettingsError, match="pool_batch"):
+        ServerSettings(pool_batch=0)

@@ -55,7 +55,7 @@ def test_with_redis_jobs_go_to_celery_and_the_cap_to_redis(tmp_path):
 
 def test_the_worker_runs_as_many_jobs_as_the_cap_and_its_line_unless_told():
     settings = DashboardSettings(redis="redis://jobs:6379/0", monolith_concurrency=2, monolith_queue=3)
-    assert "--concurrency=5" in worker_argv(settings, None, "INFO")
+    assert "--concurrency=6" in worker_argv(settings, None, "INFO")  # cap 2 + line 3 + one free to refuse
     assert "--concurrency=1" in worker_argv(settings, 1, "INFO")
     with pytest.raises(SettingsError, match="concurrency"):
         worker_argv(settings, 0, "INFO")

@@ -14,7 +14,9 @@ reason where a section could not run) in the console, the ``.md`` and the
    cached conversion verifies): the in-process request, decode+preprocess of the
    bench photo and of a 12 MP camera JPEG (:mod:`tools.camera_photo`), the
    backend's forward pass against a plain LiteRT interpreter (interleaved), the
-   forward pass by threads x batch size, and the pipeline limit
+   forward pass by threads x batch size, and the pipeline limit, measured with
+   every core busy (one child process per core decoding and forwarding side by
+   side, :mod:`tools.bench.busy`) and also summed from parts timed alone
    (:data:`~tools.bench.stats.PIPELINE_LIMIT_DEFINITION`);
 2. the monolith (always TensorFlow, a fresh process per request);
 3. backend start to ready with the model cached (median of 3 starts);

@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 
 from .report import model_label
-from .stats import run_at
+from .stats import measured_limit, run_at
 
 log = logging.getLogger("tools.bench")
 
@@ -65,7 +65,7 @@ def bench_figure(results: dict):
     runs = {name: (results.get(name) or {}).get("runs", []) for name, _ in SERIES}
     levels = sorted({r["concurrency"] for series in runs.values() for r in series}) or [1]
     limit = results.get("limit") or {}
-    request_ms, limit_ips = limit.get("request_p50_ms"), limit.get("pipeline_limit_ips")
+    request_ms, (limit_ips, limit_how) = limit.get("request_p50_ms"), measured_limit(limit)
 
     figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                            subplot_titles=("Latency vs concurrency (log scale)", "Throughput vs concurrency"))
@@ -86,7 +86,7 @@ def bench_figure(results: dict):
     if request_ms:
         _reference_line(figure, f"in-process request {runtime_tag(results, 'limit')} {request_ms:.1f} ms", request_ms, levels, col=1, legend="legend")
     if limit_ips:
-        _reference_line(figure, f"pipeline limit {limit_ips:.1f} images/s", limit_ips, levels, col=2, legend="legend2")
+        _reference_line(figure, f"pipeline limit ({limit_how}) {limit_ips:.1f} images/s", limit_ips, levels, col=2, legend="legend2")
 
     categories = [str(level) for level in levels]
     figure.update_xaxes(title_text=X_TITLE, type="category", categoryorder="array", categoryarray=categories,

@@ -13,8 +13,10 @@ the limit runs on the runtime the service runs on. It measures:
   timed interleaved, call by call;
 * the forward pass per image for threads in {1, all cores} x batch sizes
   (plain interpreters on the same flatbuffer, the cells timed interleaved; the
-  TensorFlow runtime can only be asked at all cores), and from it the pipeline limit
-  (:data:`~tools.bench.stats.PIPELINE_LIMIT_DEFINITION`).
+  TensorFlow runtime can only be asked at all cores), and from it the arithmetic pipeline limit;
+* the pipeline limit measured with every core busy (LiteRT only): one child process per
+  core decoding and forwarding side by side (:mod:`tools.bench.busy`), the limit the service is
+  held to (:data:`~tools.bench.stats.PIPELINE_LIMIT_DEFINITION`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable
 
 from .plan import BATCH_SIZES, Plan, camera_photo_jpeg, make_plan, photo_jpeg
-from .stats import PIPELINE_LIMIT_DEFINITION, best_forward, core_ms_per_image, percentile, pipeline_limit_ips
+from .stats import PIPELINE_LIMIT_DEFINITION, best_batch, best_forward, core_ms_per_image, percentile, pipeline_limit_ips
 
 log = logging.getLogger("tools.bench")
 
@@ -149,6 +151,21 @@ def forward_table(model, runtime: str, example, plan: Plan, cores: int) -> list[
     return table
 
 
+def busy_limit(model, runtime: str, photo: bytes, serving, cores: int, batch: int, plan: Plan) -> dict:
+    """The pipeline limit measured with every core busy (:mod:`tools.bench.busy`), or why it was not (LiteRT only)."""
+    if runtime != "litert":
+        return {"skipped": f"the backend's model runs on {runtime}: no flatbuffer for plain interpreters"}
+    from .busy import measure_busy_limit
+
+    try:
+        return measure_busy_limit(model._content, photo, preprocess_mode=model.preprocess_mode, input_size=model.input_size,
+                                  max_bytes=serving.max_image_bytes, max_pixels=serving.max_pixels, cores=cores, best_batch=batch,
+                                  rounds=plan.busy_rounds, warmup_s=plan.busy_warmup_s, window_s=plan.busy_window_s)
+    except (RuntimeError, OSError, ValueError) as exc:  # the rest of the limit stands; the target falls back to the arithmetic one
+        log.error("The busy-cores limit failed: %s", exc)
+        return {"skipped": f"the busy-cores children failed: {str(exc)[:300]}"}
+
+
 def camera_decode(decode_preprocess: Callable[[bytes], object], runs: int) -> dict:
     """Decode + preprocess of the 12-MP camera JPEG, or why it could not be made."""
     try:
@@ -192,6 +209,7 @@ def measure_limit(model_settings, plan: Plan) -> dict:
     table = forward_table(model, runtime, example, plan, cores)
     best = best_forward(table)
     decode_p50 = percentile(decode_ms, 50)
+    busy = busy_limit(model, runtime, photo, serving, cores, best_batch(table), plan)
     return {
         "model": model.name,
         "runtime": runtime,
@@ -208,6 +226,7 @@ def measure_limit(model_settings, plan: Plan) -> dict:
         "forward_table": table,
         "best_forward": {**best, "core_ms_per_image": round(core_ms_per_image(best), 3)},
         "pipeline_limit_ips": round(pipeline_limit_ips(decode_p50, core_ms_per_image(best), cores), 3),
+        "busy_limit": busy,
         "pipeline_limit_definition": PIPELINE_LIMIT_DEFINITION,
         "thread_settings": {"intra_op": serving.intra_op_threads, "inter_op": serving.inter_op_threads},
     }

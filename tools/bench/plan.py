@@ -51,6 +51,10 @@ class Plan:
     warmup_requests: int
     #: tries per measurement when other processes disturbed it (the quietest try is kept)
     attempts: int = 1
+    #: the limit with every core busy (tools/bench/busy.py): rounds of every config, and each slot's warm-up and counted window
+    busy_rounds: int = 1
+    busy_warmup_s: float = 0.1
+    busy_window_s: float = 0.5
 
     def requests_at(self, concurrency: int) -> int:
         return self.requests_c1 if concurrency == 1 else self.requests_concurrent
@@ -72,6 +76,9 @@ def make_plan(quick: bool, requests: int | None = None) -> Plan:
         start_runs=1 if quick else 3,
         warmup_requests=8 if quick else 32,
         attempts=1 if quick else 2,
+        busy_rounds=1 if quick else 3,
+        busy_warmup_s=0.1 if quick else 0.25,
+        busy_window_s=0.5 if quick else 1.5,
     )
 
 

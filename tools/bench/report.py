@@ -131,11 +131,31 @@ def limit_rows(results: dict) -> list[list[object]]:
         rows.append(["best forward (fewest core-ms per image)",
                      f"{best['threads']} thread(s), batch {best['batch']}: {best['ms_per_image']:.2f} ms per image = "
                      f"{best.get('core_ms_per_image', best['ms_per_image'] * best['threads']):.2f} core-ms"])
-    rows.append([f"pipeline limit ({limit.get('cores', '?')} cores)", f"{limit['pipeline_limit_ips']:.1f} images/s"
-                 if limit.get("pipeline_limit_ips") else "-"])
+    busy = limit.get("busy_limit") or {}
+    for config in busy.get("configs", []):
+        rounds = ", ".join(f"{rate:.0f}" for rate in config.get("rounds_images_per_s", []))
+        cost = f", {config['core_ms_per_image']:.2f} core-ms per image" if config.get("core_ms_per_image") else ""
+        rows.append([f"all cores busy: {config['label']} (decode + preprocess + forward)",
+                     f"{_rate(config.get('images_per_s'))}{cost} (rounds: {rounds})"])
+    if busy.get("skipped"):
+        rows.append(["pipeline limit, measured (all cores busy)", f"skipped: {busy['skipped']}"])
+    elif busy.get("images_per_s"):
+        rows.append([f"pipeline limit, measured ({busy.get('processes', '?')} cores busy; the service is held to it)",
+                     f"{_rate(busy['images_per_s'])} ({busy.get('best', '?')}; median of {busy.get('rounds', '?')} rounds of "
+                     f"{busy.get('window_s', 0):g} s)"])
+    if busy.get("cpu_limit_ips"):
+        rows.append([f"pipeline limit from the CPU cost, all cores busy ({busy.get('processes', '?')} cores x 1000 / core-ms per image)",
+                     f"{_rate(busy['cpu_limit_ips'])} ({busy.get('cheapest', '?')}: {busy['cheapest_core_ms_per_image']:.2f} core-ms "
+                     f"per image; holds when other processes take CPU)"])
+    label = "pipeline limit, arithmetic (parts timed alone, " if busy.get("images_per_s") else "pipeline limit ("
+    rows.append([f"{label}{limit.get('cores', '?')} cores)", _rate(limit.get("pipeline_limit_ips"))])
     if "others_cpu_pct" in limit:
         rows.append(["other processes' CPU meanwhile", f"{limit['others_cpu_pct']:.0f}% of the machine"])
     return rows
+
+
+def _rate(value: object) -> str:
+    return f"{value:.1f} images/s" if isinstance(value, (int, float)) and value else "-"
 
 
 def forward_title(results: dict) -> str:
@@ -182,8 +202,9 @@ def other_rows(results: dict) -> list[list[object]]:
     for section in ("service", "service_tf"):
         data = results.get(section) or {}
         if data.get("execution"):
+            options = f"; up to {data['pool_batch']} waiting requests per forward pass" if data.get("pool_batch") else ""
             rows.append([f"service [{data.get('runtime', '?')}] execution (backend's info)",
-                         f"{data['execution']}: {data.get('execution_reason', '')}"])
+                         f"{data['execution']}: {data.get('execution_reason', '')}{options}"])
     for section, label in (("http", "HTTP API"), ("service_tf", "service [tensorflow]")):
         if (results.get(section) or {}).get("skipped"):
             rows.append([label, f"skipped: {results[section]['skipped']}"])
@@ -198,7 +219,8 @@ def other_rows(results: dict) -> list[list[object]]:
     return rows
 
 
-EXTRA_ROWS = "the HTTP API's tail, issue 9's absolute aims for the chelsea PNG, persistent process vs faster runtime"
+EXTRA_ROWS = ("the HTTP API's tail, issue 9's absolute aims for the chelsea PNG, the service against the arithmetic limit and "
+              "its CPU per image against the busy-cores limit's, persistent process vs faster runtime")
 TARGET_HEADERS = ("target", "threshold", "measured", "result", "detail")
 
 

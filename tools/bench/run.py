@@ -37,6 +37,7 @@ from .plan import (JPEG_QUALITY, LOCAL_RESULTS_DIR, RESULTS_DIR, TF_SERVICE_CONC
                    photo_jpeg)
 from .processes import running
 from .sections import bench_http, bench_limit, bench_monolith, bench_service, bench_startup, bench_workers
+from .stats import measured_limit
 from .targets import Target, evaluate_targets, targets_as_dicts
 
 log = logging.getLogger("tools.bench")
@@ -87,9 +88,9 @@ def run_bench(args: argparse.Namespace, out_dir: Path) -> dict:
         photo_path.write_bytes(photo)
         results["limit"] = quietest("the limit", lambda: bench_limit(model_args, plan.quick, log_dir), plan.attempts)
         limit = results["limit"]
-        log.info("Limit [%s]: request p50 %.2f ms, pipeline limit %.1f images/s (best: %d thread(s), batch %d)",
-                 limit["runtime"], limit["request_p50_ms"], limit["pipeline_limit_ips"], limit["best_forward"]["threads"],
-                 limit["best_forward"]["batch"])
+        log.info("Limit [%s]: request p50 %.2f ms, pipeline limit %.1f images/s (%s); arithmetic %.1f images/s (best forward: "
+                 "%d thread(s), batch %d)", limit["runtime"], limit["request_p50_ms"], *measured_limit(limit),
+                 limit["pipeline_limit_ips"], limit["best_forward"]["threads"], limit["best_forward"]["batch"])
         results["monolith"] = {"skipped": "--skip-monolith"} if args.skip_monolith else bench_monolith(model_args, photo_path, plan.monolith_runs)
         results["startup"] = bench_startup(model_args, plan.start_runs, log_dir, plan.attempts)
         with running("backend", backend_args(model_args, "--bind", "tcp://127.0.0.1:*"), log_dir) as backend:

@@ -134,9 +134,9 @@ EXECUTION_IN_READY_LINE = re.compile(r"Backend ready on .*\bexecution=(\w+)")
 
 def runtime_of(info: dict) -> dict:
     """``runtime`` and ``runtime_reason`` as the backend's ``info`` reports them (``?`` if it does not say), and
-    ``execution`` / ``execution_reason`` where it reports them."""
+    ``execution`` / ``execution_reason`` / ``pool_batch`` where it reports them."""
     found = {"runtime": info.get("runtime") or "?", "runtime_reason": info.get("runtime_reason") or ""}
-    for key in ("execution", "execution_reason"):
+    for key in ("execution", "execution_reason", "pool_batch"):
         if info.get(key):
             found[key] = info[key]
     return found
