@@ -39,6 +39,8 @@ def fake_results(**overrides) -> dict:
         "startup": {"runtime": "litert", "first_start_s": 9.0, "starts_s": [1.4, 1.5, 1.7], "median_s": 1.5},
         "service": {"runtime": "litert", "runtime_reason": "cached LiteRT model verified",
                     "runs": [load_run(1, 5.8, 7.0, 170.0, 1.0), load_run(16, 50.0, 100.0, 360.0, 3.0)],
+                    "load_generator": "one thread, one DEALER socket carrying every request in flight",
+                    "client_threads": load_run(16, 55.0, 110.0, 330.0, 3.0),
                     "rss_mb": 300.0, "rss_after_http_mb": 320.0},
         "http": {"runtime": "litert", "runs": [load_run(1, 8.0, 10.0, 120.0, 1.0), load_run(16, 60.0, 180.0, 280.0, 2.0)],
                  "png_runs": [load_run(1, 12.0, 14.0, 80.0, 1.0), load_run(16, 70.0, 100.0, 200.0, 2.0)], "rss_mb": 80.0},

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from .lean_load import Channels, run_multiplexed
 from .meter import CpuMeter, noisy, quietest
 from .plan import REQUEST_TIMEOUT_MS, BenchError, Plan
 from .stats import median_stages, summarize_load
@@ -39,9 +40,13 @@ class LoadResult:
     wall_s: float = 0.0
 
 
-def run_load(make_sender: SenderFactory, concurrency: int, requests: int) -> LoadResult:
-    """``requests`` requests from ``concurrency`` threads, each sending its next one as soon as the last is answered."""
+def run_load(make_sender: SenderFactory | Channels, concurrency: int, requests: int) -> LoadResult:
+    """``requests`` requests from ``concurrency`` threads, each sending its next one as soon as the last is answered
+    (:class:`~tools.bench.lean_load.Channels`: from one thread, ``concurrency`` connections, see lean_load.py)."""
     result = LoadResult(concurrency)
+    if isinstance(make_sender, Channels):
+        run_multiplexed(make_sender, concurrency, requests, result)
+        return result
     lock = threading.Lock()
     remaining = [requests]
     barrier = threading.Barrier(concurrency + 1)

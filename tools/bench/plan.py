@@ -17,6 +17,8 @@ HTTP_CONCURRENCY = (1, 16)
 #: the second backend, on the TensorFlow runtime (persistent process vs faster runtime)
 TF_SERVICE_CONCURRENCY = (1, 16)
 WORKERS_CONCURRENCY = 16
+#: the service is also loaded at this concurrency through BackendClient from as many threads (as the dashboard calls it)
+CLIENT_THREADS_CONCURRENCY = 16
 #: the forward-pass table of the limit: batch sizes, each at 1 thread and at all cores
 BATCH_SIZES = (1, 2, 4, 8, 16)
 JPEG_QUALITY = 90

@@ -259,6 +259,14 @@ def definition(results: dict) -> str:
     return (results.get("limit") or {}).get("pipeline_limit_definition") or ""
 
 
+def generator_lines(results: dict) -> list[str]:
+    """What sent the load of each section (results without it, from before the lean generator: nothing)."""
+    sections = (("service", "service"), ("service_tf", "service [tensorflow]"), ("http", "HTTP API"))
+    said = [f"{label}: {(results.get(key) or {}).get('load_generator')}" for key, label in sections
+            if (results.get(key) or {}).get("load_generator")]
+    return [f"Load generator ({'; '.join(said)}; the service's row 'via BackendClient' uses the client library from 16 threads)."] if said else []
+
+
 def console_report(results: dict, targets: Sequence[Target]) -> str:
     """Everything, as aligned plain-text tables."""
     parts = [f"warmserve bench: {model_label(results)}{' (quick)' if results.get('quick') else ''}"]
@@ -269,7 +277,7 @@ def console_report(results: dict, targets: Sequence[Target]) -> str:
             parts += ["", forward_title(results), text_table(headers, rows)]
         if definition(results):
             parts += [definition(results)]
-    parts += ["", "Under load:", text_table(LOAD_HEADERS, load_rows(results))]
+    parts += ["", "Under load:", text_table(LOAD_HEADERS, load_rows(results))] + generator_lines(results)
     if any(any(v is not None for v in row[2:]) for row in stage_rows(results)):
         parts += ["", "Where the time goes (medians, ms):", text_table(STAGE_HEADERS, stage_rows(results))]
     others = other_rows(results)
@@ -307,7 +315,8 @@ def markdown_report(results: dict, targets: Sequence[Target]) -> str:
             lines += ["", forward_title(results), "", markdown_table(headers, rows)]
         if definition(results):
             lines += ["", definition(results) + "."]
-    lines += ["", "Under load:", "", markdown_table(LOAD_HEADERS, load_rows(results))]
+    generators = generator_lines(results)
+    lines += ["", "Under load:", "", markdown_table(LOAD_HEADERS, load_rows(results))] + (["", *generators] if generators else [])
     if any(any(v is not None for v in row[2:]) for row in stage_rows(results)):
         lines += ["", "Where the time goes (medians, ms; *outside backend* = client latency - backend total, "
                   "*web tier* = HTTP latency - the dashboard's own backend round trip; CPU ms/req = CPU time of each process "

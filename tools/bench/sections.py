@@ -7,9 +7,11 @@
    processes (always TensorFlow), timed around the subprocess, with their own stage split.
 3. :func:`bench_startup`: backend starts, spawn to the ``Backend ready on`` line;
    the first fills the model cache, the next ones are timed with it cached.
-4. :func:`bench_service`: the photo sent through one shared BackendClient by
-   1, 4, 16 and 32 threads, the runtime the backend's ``info`` reports, and its
-   resident memory after; run again on a second backend with ``--runtime tensorflow``.
+4. :func:`bench_service`: the photo sent at concurrency 1, 4, 16 and 32 by the lean
+   load generator (one thread, :mod:`tools.bench.lean_load`), then at 16 through one
+   shared BackendClient by 16 threads (as the dashboard calls it), the runtime the
+   backend's ``info`` reports, and its resident memory after; run again on a second
+   backend with ``--runtime tensorflow``.
 5. :func:`bench_http`: the dashboard's ``POST /api/v1/classify`` at 1 and 16
    threads, with the bench photo and again with the 220 KB chelsea PNG (the
    issue's absolute aims), and the dashboard's memory; skipped with a reason if
@@ -32,9 +34,10 @@ from pathlib import Path
 
 from tools.processes import BACKEND_READY, BROKER_READY, DASHBOARD_READY, Child, ProcessError, backend_args, tail
 
-from .load import http_senders, log_run, measure_levels, measure_load, warm_up, zmq_senders
+from .lean_load import http_channels, zmq_channels
+from .load import log_run, measure_levels, measure_load, warm_up, zmq_senders
 from .meter import CpuMeter, disturbance, memory_mb, quietest
-from .plan import HTTP_CONCURRENCY, SERVICE_CONCURRENCY, WORKERS_CONCURRENCY, BenchError, Plan, photo_png
+from .plan import CLIENT_THREADS_CONCURRENCY, HTTP_CONCURRENCY, SERVICE_CONCURRENCY, WORKERS_CONCURRENCY, BenchError, Plan, photo_png
 from .processes import client, run_json, running, wait_for_health, wait_for_workers
 from .stats import median_stages
 
@@ -155,10 +158,21 @@ def bench_service(address: str, photo: bytes, plan: Plan, backend: Child, levels
     with client(address) as bench_client:
         runtime = runtime_of(bench_client.info())
         label = f"service [{runtime['runtime']}]"
-        runs = measure_levels(label, zmq_senders(bench_client, photo), levels, plan, {"backend": backend.pid})
+        generator = zmq_channels(address, photo)
+        watch = {"backend": backend.pid}
+        runs = measure_levels(label, generator, levels, plan, watch)
+        threaded = None
+        if CLIENT_THREADS_CONCURRENCY in levels:
+            threaded_label = f"{label} via BackendClient, {CLIENT_THREADS_CONCURRENCY} threads"
+            senders = zmq_senders(bench_client, photo)
+            warm_up(senders, plan)
+            threaded = quietest(threaded_label, lambda: measure_load(threaded_label, senders, CLIENT_THREADS_CONCURRENCY,
+                                                                     plan.requests_at(CLIENT_THREADS_CONCURRENCY), watch), plan.attempts)
+            log_run(threaded_label, threaded)
         info = bench_client.info()
     keys = ("max_batch", "max_wait_ms", "queue_size", "decode_threads")
-    return {"address": address, **runtime, "settings": {k: info.get(k) for k in keys}, "runs": runs, **memory_mb(backend.pid)}
+    return {"address": address, **runtime, "settings": {k: info.get(k) for k in keys}, "load_generator": generator.describe,
+            "runs": runs, "client_threads": threaded, **memory_mb(backend.pid)}
 
 
 def bench_http(backend: Child, backend_address: str, photo: bytes, plan: Plan, log_dir: Path, work_dir: Path,
@@ -176,13 +190,15 @@ def bench_http(backend: Child, backend_address: str, photo: bytes, plan: Plan, l
             wait_for_health(base_url)
             watch = {"backend": backend.pid, "dashboard": dashboard.pid}
             url = base_url + "/api/v1/classify"
-            runs = measure_levels("HTTP API", http_senders(url, photo), HTTP_CONCURRENCY, plan, watch)
-            png_runs = measure_levels("HTTP API (PNG)", http_senders(url, photo_png(), "chelsea.png", "image/png"), HTTP_CONCURRENCY, plan, watch)
+            generator = http_channels(url, photo)
+            runs = measure_levels("HTTP API", generator, HTTP_CONCURRENCY, plan, watch)
+            png_runs = measure_levels("HTTP API (PNG)", http_channels(url, photo_png(), "chelsea.png", "image/png"), HTTP_CONCURRENCY, plan, watch)
             memory = memory_mb(dashboard.pid)
     except (BenchError, ProcessError) as exc:
         log.warning("HTTP API skipped: %s", exc)
         return {"skipped": f"dashboard not available: {str(exc).splitlines()[0]}"}
-    return {"url": url, "dashboard_threads": dashboard_threads or "default", "runs": runs, "png_runs": png_runs, **memory}
+    return {"url": url, "dashboard_threads": dashboard_threads or "default", "load_generator": generator.describe,
+            "runs": runs, "png_runs": png_runs, **memory}
 
 
 # -- 6. workers behind the broker -----------------------------------------------------------------
@@ -202,12 +218,11 @@ def bench_workers(model_args: Sequence[str], photo: bytes, plan: Plan, log_dir: 
                 for i in range(workers)
             ]
             wait_for_workers(front, workers, children)
-            with client(front) as bench_client:
-                make_sender = zmq_senders(bench_client, photo)
-                warm_up(make_sender, plan)
-                label = f"{workers} worker(s) x {threads} threads"
-                watch = {f"worker{i}": child.pid for i, child in enumerate(children)}
-                summary = quietest(label, lambda: measure_load(label, make_sender, WORKERS_CONCURRENCY, plan.requests_concurrent, watch), plan.attempts)
+            make_sender = zmq_channels(front, photo)
+            warm_up(make_sender, plan)
+            label = f"{workers} worker(s) x {threads} threads"
+            watch = {f"worker{i}": child.pid for i, child in enumerate(children)}
+            summary = quietest(label, lambda: measure_load(label, make_sender, WORKERS_CONCURRENCY, plan.requests_concurrent, watch), plan.attempts)
             runtime = runtime_from_log(children[0])
             log_run(label, summary)
             runs.append({"workers": workers, "intra_op_threads": threads, **runtime, **summary})
