@@ -39,6 +39,9 @@ from .jobs import worker as jobs_worker
 from .monolith import command as monolith_command
 from .settings import SettingsError, settings_from
 
+#: the commands that run until stopped: their log goes to stdout (the one-shot ones log to stderr)
+LONG_RUNNING = ("serve", "jobs-worker")
+
 log = logging.getLogger("dashboard")
 
 
@@ -148,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "users":
         return users_command(args, parser)
+    # the long-running roles (serve, jobs-worker) log to stdout, as containers expect; one-shot commands
+    # (monolith, users) keep stdout for their output and log to stderr
     logging.basicConfig(level=getattr(args, "log_level", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout if args.command in LONG_RUNNING else sys.stderr)
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "log_level", "image", "concurrency")}
     try:
         settings = settings_from(flags)

@@ -117,7 +117,10 @@ def client_settings_from(args: argparse.Namespace) -> ClientSettings:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    """Logging of the long-running roles (``serve``, ``broker``): one line per event on stdout, where
+    containers and process managers collect a service's log (the one-shot commands keep stdout for their
+    output and warn on stderr)."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
 
 
 # -- serve ----------------------------------------------------------------------
