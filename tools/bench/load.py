@@ -1,15 +1,17 @@
-"""The load generator: N threads sending requests back to back, and the summary of what they saw.
+"""The load runs: N requests in flight, each next one sent as soon as one is answered, and the summary of what they saw.
 
-A *sender factory* makes one thread's ``(send, close)`` pair: :func:`zmq_senders`
-shares one :class:`~model_backend.client.BackendClient` between threads (as the
-dashboard does), :func:`http_senders` gives each thread a keep-alive HTTP
-connection to the dashboard's API. :func:`measure_levels` warms up and then
-measures each concurrency level, with how much other processes disturbed it.
+Two kinds of generator feed :func:`run_load`. The lean one
+(:class:`~tools.bench.lean_load.Channels`: one thread for all N, see lean_load.py)
+loads the service and the HTTP API for the targets. A *sender factory* makes one
+thread's ``(send, close)`` pair: :func:`zmq_senders` shares one
+:class:`~model_backend.client.BackendClient` between N threads, as the dashboard
+calls it (the bench's "via BackendClient" row, and ``tools.bench.ab``).
+:func:`measure_levels` warms up and then measures each concurrency level, with
+how much other processes disturbed it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import statistics
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 
 from .lean_load import Channels, run_multiplexed
 from .meter import CpuMeter, noisy, quietest
-from .plan import REQUEST_TIMEOUT_MS, BenchError, Plan
+from .plan import BenchError, Plan
 from .stats import median_stages, summarize_load
 
 log = logging.getLogger("tools.bench")
@@ -135,45 +137,6 @@ def log_run(label: str, summary: dict) -> None:
 def zmq_senders(client, photo: bytes) -> SenderFactory:
     """Every thread shares the one client (as the dashboard does); the client pools sockets per call."""
     return lambda: ((lambda: client.classify(photo)), (lambda: None))
-
-
-def http_senders(url: str, photo: bytes, filename: str = "chelsea.jpg", content_type: str = "image/jpeg") -> SenderFactory:
-    """One keep-alive ``http.client`` connection per thread, a multipart field ``image``.
-
-    Each request gets a fresh multipart boundary, as browsers and HTTP libraries send.
-    ``http.client`` rather than ``requests``: it costs the load generator, which shares
-    the two cores with the server, about 1 ms less CPU per request.
-    """
-    import http.client
-    import uuid
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-
-    def make():
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT_MS / 1000)
-
-        def send() -> dict:
-            boundary = uuid.uuid4().hex
-            head = (
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{filename}\"\r\n"
-                f"Content-Type: {content_type}\r\n\r\n"
-            ).encode()
-            body = head + photo + f"\r\n--{boundary}--\r\n".encode()
-            try:
-                connection.request("POST", parts.path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-                response = connection.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException):
-                connection.close()  # the next request reconnects
-                raise
-            if response.status != 200:
-                raise BenchError(f"HTTP {response.status}: {data[:200]!r}")
-            return json.loads(data)
-
-        return send, connection.close
-
-    return make
 
 
 def warm_up(make_sender: SenderFactory, plan: Plan) -> None:
