@@ -288,7 +288,7 @@ class HistoryStore:
         """
         if count is None:
             count = self.time_span(since_ts)[2]
-        step = max(1, math.ceil(count / max_rows)) if count else 1
+        step = _sample_step(count, max_rows)
         sample = "" if step == 1 else f" AND id % {int(step)} = 0"
         with self._read() as conn:
             rows = conn.execute(sa.text(
@@ -308,8 +308,8 @@ class HistoryStore:
         """
         if count is None:
             count = self.time_span(since_ts)[2]
-        step = max(1, math.ceil(count / SAMPLE_ROWS)) if count else 1
         if self.dialect == "postgresql":
+            step = _sample_step(count, SAMPLE_ROWS)
             with self._read() as conn:
                 return database_percentiles.bucket_percentiles(conn, since_ts, step, start, width), step
         data = self.latency_arrays(since_ts, count=count)
@@ -435,6 +435,11 @@ def _prepared(row: dict) -> dict:
 
 
 # --- statistics -----------------------------------------------------------------------------------
+
+
+def _sample_step(count: int, max_rows: int) -> int:
+    """k of the every-k-th-id sample that keeps ``count`` rows to at most ``max_rows`` (1: every row)."""
+    return max(1, math.ceil(count / max_rows)) if count else 1
 
 
 def _ranked_percentiles(conn: Connection, table: str, where: str, params: dict, percents) -> dict:

@@ -13,7 +13,7 @@ cap plus its line plus one, so callers waiting for a slot see their place instea
 sitting unseen in Celery's queue, and one process is always free to refuse an ask
 past the line at once: with only cap + line, a worker whose processes all hold
 runs prefetches the next ask and holds it unseen while another worker is idle,
-seen by the cluster test). Logs go to stderr. SIGTERM is Celery's
+seen by the cluster test). Logs go to stdout. SIGTERM is Celery's
 warm shutdown, bounded: no new job is taken, running monolith runs get
 ``--stop-grace-s`` (default 20 s) to finish, those still running then are
 stopped with a message to their user (shutdown.py), and it exits 0 (a second

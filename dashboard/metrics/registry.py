@@ -89,24 +89,26 @@ def record_backend_status(status: Mapping) -> None:
         BACKEND_QUEUE_CAPACITY.set(capacity)
 
 
-def exposition() -> tuple[bytes, str]:
-    """(body, content type) of a scrape: every process's samples in multiprocess mode, else this process's."""
+def _scrape_registry():
+    """What a scrape reads: every process's samples in multiprocess mode (the folder, read at each scrape), else this
+    process's registry."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def exposition() -> tuple[bytes, str]:
+    """(body, content type) of a scrape: every process's samples in multiprocess mode, else this process's."""
+    return generate_latest(_scrape_registry()), CONTENT_TYPE_LATEST
 
 
 def serve_metrics(host: str, port: int):
     """Serve what :func:`exposition` gives at ``http://host:port/metrics`` from a daemon thread (``jobs-worker
     --metrics-port``: the job processes' samples, summed as on the dashboard's own /metrics); (server, port).
     The same endpoint as the backend's ``--metrics-port`` (prometheus_client's ``start_http_server``)."""
-    registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # reads the folder at every scrape
-    server, _thread = start_http_server(port, addr=host, registry=registry)
+    server, _thread = start_http_server(port, addr=host, registry=_scrape_registry())
     bound = int(server.server_port)
     log.info("Metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", bound)
     return server, bound

@@ -133,17 +133,22 @@ def _take_in_thread(gate: CoreGate) -> tuple[threading.Thread, list]:
     return thread, taken
 
 
+def _taken_once_released(gate: CoreGate, wide: bool) -> list:
+    """What a taker gets that must wait (no core free) until the run holding the cores is released."""
+    thread, taken = _take_in_thread(gate)
+    thread.join(0.1)
+    assert taken == []  # still waiting
+    gate.release(wide)
+    thread.join(5)
+    return taken
+
+
 def test_pool_gate_hands_out_one_item_per_free_core_in_order():
     gate = CoreGate(slots=2, adaptive=False)
     _ready(gate, "a", "b", "c")
     assert gate.take() == (["a"], False)
     assert gate.take() == (["b"], False)
-    thread, taken = _take_in_thread(gate)  # no core free: waits
-    thread.join(0.1)
-    assert taken == []
-    gate.release(False)
-    thread.join(5)
-    assert taken == [(["c"], False)]
+    assert _taken_once_released(gate, wide=False) == [(["c"], False)]  # no core free: waits
 
 
 def test_adaptive_gate_runs_a_lone_request_wide_on_every_core():
@@ -151,12 +156,8 @@ def test_adaptive_gate_runs_a_lone_request_wide_on_every_core():
     _ready(gate, "alone")
     assert gate.take() == (["alone"], True)
     _ready(gate, "next")
-    thread, taken = _take_in_thread(gate)  # the wide run holds every core: no narrow run beside it
-    thread.join(0.1)
-    assert taken == []
-    gate.release(True)
-    thread.join(5)
-    assert taken == [(["next"], True)]
+    # the wide run holds every core: no narrow run beside it
+    assert _taken_once_released(gate, wide=True) == [(["next"], True)]
 
 
 def test_adaptive_gate_runs_narrow_when_others_are_waiting_or_decoding():
