@@ -160,6 +160,20 @@ def test_simplejpeg_at_the_draft_scale_gives_pillows_pixels():
     assert np.abs(decoders._unpreprocess(found["simplejpeg"](data)) - decoders._unpreprocess(reference)).max() < 1
 
 
+def test_the_bench_shows_the_servers_path_beside_pillow_for_a_progressive_jpeg(monkeypatch):
+    rewrites = []
+    original = imaging.eighth_scale_jpeg
+    monkeypatch.setattr(imaging, "eighth_scale_jpeg", lambda data: rewrites.append(1) or original(data))
+    assert set(decoders.candidates("JPEG", include=("pillow", "imaging"))) == {"pillow"}
+    found = decoders.candidates("JPEG progressive", include=("pillow", "imaging"))
+    data = camera_photo.camera_jpeg((1800, 1800), progressive=True)
+    reference = found["pillow"](data)
+    assert rewrites == []  # pillow: the path before, every scan decoded
+    assert np.array_equal(found["imaging"](data), reference)
+    assert rewrites == [1]  # imaging: the server's path, from the scans 1/8 scale reads
+    assert imaging._rewrite_progressive_jpeg is True and imaging._libwebp is not None  # switched back on
+
+
 def test_the_camera_jpeg_orientation_is_honoured():
     upright = decode_image(camera_photo.camera_jpeg((1200, 900)), SIZE)
     turned = decode_image(camera_photo.camera_jpeg((1200, 900), orientation=6), SIZE)

@@ -7,11 +7,14 @@ Each candidate turns the bytes into what the model gets: a 224x224 RGB
 preprocessing (``torch`` mode), so a time is the whole decode + resize +
 preprocess path. Candidates:
 
-``pillow``      :func:`model_backend.imaging.decode_image` with Pillow decoding every pixel (its
-                libwebp path switched off): every check, JPEG draft mode (DCT scaling), other
-                formats box-reduced (``Image.reduce``); the path before libwebp was adopted
-``imaging``     ``decode_image`` as the server runs it (WebP only, where it differs: still
-                WebPs decoded by ``WebPDecodeRGBAInto`` of Pillow's own libwebp, through ctypes)
+``pillow``      :func:`model_backend.imaging.decode_image` with Pillow decoding every pixel of every
+                scan (its libwebp path and its progressive-JPEG rewrite switched off): every check,
+                JPEG draft mode (DCT scaling), other formats box-reduced (``Image.reduce``); the
+                path before libwebp and the rewrite were adopted
+``imaging``     ``decode_image`` as the server runs it, on the photos where it differs from
+                ``pillow``: still WebPs decoded by ``WebPDecodeRGBAInto`` of Pillow's own libwebp,
+                through ctypes; progressive JPEGs at 1/8 scale decoded from the scans that scale
+                reads (:mod:`model_backend.jpeg_scans`)
 ``simplejpeg``  bare ``simplejpeg.decode_jpeg`` (no checks) at the DCT scale Pillow's draft picks,
                 then the same bilinear resize: the same pixels, so the times compare like for like
 ``turbojpeg``   bare PyTurboJPEG, the same way (only where its shared library libturbojpeg loads)
@@ -52,10 +55,11 @@ INPUT_SIZE = (224, 224)
 PREPROCESS_MODE = "torch"  # EfficientNet-Lite0's
 DEFAULT_ROUNDS = 15
 
-#: (name, format, how to make the bytes) for each photo measured.
+#: (name, format, how to make the bytes) for each photo measured; "JPEG progressive" is a JPEG with the
+#: ``imaging`` candidate (the server's path differs from Pillow's there).
 PHOTOS: tuple[tuple[str, str, str], ...] = (
     ("camera JPEG 12 MP", "JPEG", "camera_jpeg()"),
-    ("camera JPEG 12 MP progressive", "JPEG", "camera_jpeg(progressive=True)"),
+    ("camera JPEG 12 MP progressive", "JPEG progressive", "camera_jpeg(progressive=True)"),
     ("chelsea JPEG 451x300", "JPEG", "photo_jpeg()"),
     ("camera PNG 3 MP", "PNG", "camera_png()"),
     ("camera WebP 12 MP", "WEBP", "camera_webp()"),
@@ -84,7 +88,10 @@ DECODERS = ("pillow", "imaging", "simplejpeg", "turbojpeg")
 def candidates(
     image_format: str, turbojpeg_lib: str | None = None, include: tuple[str, ...] = DECODERS
 ) -> dict[str, Callable[[bytes], np.ndarray]]:
-    """Name -> bytes-to-model-input function, for the decoders in ``include`` that can read ``image_format`` here."""
+    """Name -> bytes-to-model-input function, for the decoders in ``include`` that can read ``image_format`` here.
+
+    ``image_format`` is a format of :data:`PHOTOS` ("JPEG progressive" is a JPEG).
+    """
     from model_backend.imaging import decode_image
     from model_backend.models.preprocessing import PREPROCESSORS
 
@@ -92,9 +99,9 @@ def candidates(
     found: dict[str, Callable[[bytes], np.ndarray]] = {
         "pillow": lambda data: preprocess(_with_pillow_only(decode_image, data)),
     }
-    if image_format == "WEBP" and "imaging" in include:
+    if image_format in ("WEBP", "JPEG progressive") and "imaging" in include:
         found["imaging"] = lambda data: preprocess(decode_image(data, INPUT_SIZE))
-    if image_format != "JPEG":
+    if image_format not in ("JPEG", "JPEG progressive"):
         return found
     try:
         import simplejpeg
@@ -122,14 +129,16 @@ def candidates(
 
 
 def _with_pillow_only(decode_image: Callable[..., np.ndarray], data: bytes) -> np.ndarray:
-    """``decode_image`` with its libwebp path off, so that Pillow decodes every pixel (single-threaded bench only)."""
+    """``decode_image`` with its libwebp path and progressive-JPEG rewrite off, so that Pillow decodes every pixel
+    of every scan (single-threaded bench only)."""
     from model_backend import imaging
 
-    saved, imaging._libwebp = imaging._libwebp, None
+    saved = imaging._libwebp, imaging._rewrite_progressive_jpeg
+    imaging._libwebp, imaging._rewrite_progressive_jpeg = None, False
     try:
         return decode_image(data, INPUT_SIZE)
     finally:
-        imaging._libwebp = saved
+        imaging._libwebp, imaging._rewrite_progressive_jpeg = saved
 
 
 def turbojpeg_status(turbojpeg_lib: str | None = None) -> str:
