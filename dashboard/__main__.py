@@ -125,8 +125,10 @@ def serve(settings) -> None:
     from .api.routes import request_limit
     from .app import stop_app
     from .history.engine import printable_location
+    from .metrics.registry import gather_classify_metrics
     from .web.server import Stopper, end_children, make_server
 
+    gather_classify_metrics()  # request threads queue their metrics, written in batches (metrics/tally.py)
     stopper = Stopper()
     stopper.install()
     server = make_server(app.server, settings, request_limit(settings), app.server.extensions["warmserve"]["guard"])

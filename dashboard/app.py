@@ -27,6 +27,7 @@ from .history import callbacks as history_callbacks
 from .history.engine import printable_location
 from .history.store import HistoryStore
 from .jobs.manager import background_manager
+from .metrics.registry import flush_classify_metrics
 from .monolith import callbacks as monolith_callbacks
 from .page import build_layout
 from .settings import DashboardSettings
@@ -108,7 +109,8 @@ def stale_after_s(settings: DashboardSettings) -> float:
 
 
 def stop_app(app: Dash, drain_s: float = HISTORY_DRAIN_S) -> None:
-    """Stop the app's background threads: the status poller, then the history writer (draining its queue, bounded)."""
+    """Stop the app's background threads: the status poller, then the history writer (draining its queue, bounded);
+    write the classify metrics gathered so far."""
     parts = app.server.extensions.get("warmserve", {})
     if parts.get("poller") is not None:
         parts["poller"].stop()
@@ -119,6 +121,7 @@ def stop_app(app: Dash, drain_s: float = HISTORY_DRAIN_S) -> None:
             log.debug("History writer drained (%d queued rows written)", pending)
         else:
             log.error("History writer did not drain within %.1f s; %d rows not written", drain_s, store.writer.pending)
+    flush_classify_metrics()
 
 
 def _drain_at_exit(store_ref: weakref.ref) -> None:

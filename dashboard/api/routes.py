@@ -27,7 +27,7 @@ from ..classify.uploads import Outcome, Upload
 from ..metrics import registry as metrics
 from ..settings import DashboardSettings
 from ..web.callback_body import CALLBACK_PATH
-from .multipart import UnusualBody, find_file_part
+from .multipart import FileFields, UnusualBody, find_file_part
 from .openapi import openapi_document
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,18 @@ def classify_answer(req, settings: DashboardSettings, client, store) -> tuple[di
     try:
         upload = _read_image(req)
     except BackendError as error:
-        metrics.record_classify("api", False, error.code, None)
-        return error_body(error.code, error.message), error.http_status
+        return refused_answer(error)
+    return upload_answer(upload, settings, client, store)
+
+
+def refused_answer(error: BackendError) -> tuple[dict, int]:
+    """(JSON error, status) for a request refused before the backend (no image, bad request), counted in the metrics."""
+    metrics.record_classify("api", False, error.code, None)
+    return error_body(error.code, error.message), error.http_status
+
+
+def upload_answer(upload: Upload, settings: DashboardSettings, client, store) -> tuple[dict, int]:
+    """(/api/v1/classify's JSON, HTTP status) for an image read from a request: classify it, queue its history row."""
     outcome = classify_one(client, upload, settings.top_k, settings.max_image_bytes)
     record_outcomes(store, [outcome])
     if not outcome.ok or outcome.reply is None:
@@ -184,12 +194,24 @@ def _read_image(req) -> Upload:
     if req.mimetype == "multipart/form-data":
         filename, data, names = _multipart_image(req)
         if data is None:
-            raise BadRequest("Expected a multipart file field named 'image'. Received: " + (", ".join(names) or "no files"))
+            raise missing_image(names)
         return Upload(filename, data, "api")  # Upload cleans the name (sha prefix when empty)
     data = req.get_data(cache=False)
     if not data:
         raise BadRequest("Expected an image: a multipart field 'image' or the raw image bytes as the request body. Received: an empty body")
     return Upload(req.args.get("name") or req.headers.get("X-Image-Name") or "", data, "api")
+
+
+def missing_image(file_fields: tuple[str, ...]) -> BadRequest:
+    """The error for a multipart body without the file field ``image`` (naming the file fields it has)."""
+    return BadRequest(f"Expected a multipart file field named '{IMAGE_FIELD}'. Received: " + (", ".join(file_fields) or "no files"))
+
+
+def upload_from_fields(found: FileFields) -> Upload:
+    """The API's Upload from what api/multipart.py found in a body; BadRequest when it has no file field ``image``."""
+    if found.wanted is None:
+        raise missing_image(found.names)
+    return Upload(found.wanted.filename, found.wanted.data, "api")  # Upload cleans the name (sha prefix when empty)
 
 
 def _multipart_image(req) -> tuple[str, bytes | None, tuple[str, ...]]:

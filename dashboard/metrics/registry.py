@@ -9,6 +9,9 @@ and a scrape aggregates the files (``MultiProcessCollector``).
 imported: a private, empty folder per dashboard run unless the operator set the
 variable (then that folder is used as it is, as for gunicorn). Without the
 variable (tests that build the app in-process) the default registry serves.
+In ``dashboard serve`` the classify metrics of request threads are queued and
+written in batches (:mod:`.tally`; a scrape writes them first, so ``/metrics``
+is exact); everything else is written as it happens.
 
 Names follow Prometheus' conventions: ``_total`` counters, ``_seconds``
 histograms with buckets from 1 ms to 10 s (a warm request takes milliseconds;
@@ -17,6 +20,7 @@ the monolith seconds, so it has buckets of its own), labels with few values.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 from collections.abc import Mapping
@@ -27,6 +31,7 @@ from prometheus_client import (
 )
 
 from .folder import MULTIPROC_ENV
+from .tally import FLUSH_S, ClassifyTally, observe_all
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +68,56 @@ BACKEND_QUEUE_CAPACITY = Gauge("warmserve_backend_queue_capacity", "The backend'
 
 
 def record_classify(source: str, ok: bool, code: str | None, latency_ms: float | None, reply=None) -> None:
-    """Count one classify request; ``reply`` (a ClassifyReply) adds its stage times and batch size."""
-    REQUESTS.labels(source or "unknown", "ok" if ok else "error", "none" if ok else (code or "internal")).inc()
-    if latency_ms is not None:
-        REQUEST_SECONDS.labels(source or "unknown").observe(latency_ms / 1000.0)
-    if reply is not None:
-        for stage, ms in reply.timings_ms.to_wire().items():
-            STAGE_SECONDS.labels(stage).observe(ms / 1000.0)
-        BATCH_SIZE.observe(reply.batch_size)
+    """Count one classify request; ``reply`` (a ClassifyReply) adds its stage times and batch size.
+
+    Queued for the next flush where :func:`gather_classify_metrics` turned gathering on (``dashboard serve``),
+    else written at once.
+    """
+    entry = (source or "unknown", "ok" if ok else "error", "none" if ok else (code or "internal"),
+             None if latency_ms is None else latency_ms / 1000.0,
+             None if reply is None else (tuple(reply.timings_ms.to_wire().items()), reply.batch_size))
+    if not CLASSIFY_TALLY.take(entry):
+        _write_classify([entry])
+
+
+def _write_classify(entries: list) -> None:
+    """Write classify entries (see record_classify): one inc per counter sample and per histogram bucket touched."""
+    counts = collections.Counter(entry[:3] for entry in entries)
+    for labels, count in counts.items():
+        REQUESTS.labels(*labels).inc(count)
+    latencies: dict[str, list[float]] = collections.defaultdict(list)
+    stages: dict[str, list[float]] = collections.defaultdict(list)
+    batch_sizes: list[int] = []
+    for source, _outcome, _code, seconds, reply in entries:
+        if seconds is not None:
+            latencies[source].append(seconds)
+        if reply is not None:
+            timings, batch_size = reply
+            for stage, ms in timings:
+                stages[stage].append(ms / 1000.0)
+            batch_sizes.append(batch_size)
+    for source, values in latencies.items():
+        observe_all(REQUEST_SECONDS.labels(source), values)
+    for stage, values in stages.items():
+        observe_all(STAGE_SECONDS.labels(stage), values)
+    if batch_sizes:
+        observe_all(BATCH_SIZE, batch_sizes)
+
+
+#: classify metrics gathered in memory (dashboard/metrics/tally.py); off until gather_classify_metrics()
+CLASSIFY_TALLY = ClassifyTally(_write_classify)
+
+
+def gather_classify_metrics(flush_s: float = FLUSH_S) -> None:
+    """From now on this process queues classify metrics and writes them in batches (every ``flush_s``, before a
+    scrape, when the app stops): the serving process's request threads then make 2 metric writes per request
+    (the in-flight gauge) instead of 17."""
+    CLASSIFY_TALLY.start(flush_s)
+
+
+def flush_classify_metrics() -> None:
+    """Write the classify metrics gathered so far (a scrape and the app's stop call it)."""
+    CLASSIFY_TALLY.flush()
 
 
 def record_monolith(ok: bool, code: str | None, wall_ms: float | None) -> None:
@@ -100,7 +147,9 @@ def _scrape_registry():
 
 
 def exposition() -> tuple[bytes, str]:
-    """(body, content type) of a scrape: every process's samples in multiprocess mode, else this process's."""
+    """(body, content type) of a scrape: every process's samples in multiprocess mode, else this process's
+    (this process's gathered classify metrics written first)."""
+    flush_classify_metrics()
     return generate_latest(_scrape_registry()), CONTENT_TYPE_LATEST
 
 

@@ -17,6 +17,10 @@
 - A fast lane: GET /api/v1/health runs on its own small thread pool, so it
   answers from the status poller's state even when every request thread is
   busy (e.g. waiting on a dead backend).
+- A request thread that has sent its whole answer does not wake the I/O
+  thread (``quiet_channel.py``: the server reads ahead one request per
+  connection, ``channel_request_lookahead``, so the I/O thread keeps watching
+  the socket; about a quarter less CPU per API request at 16 connections).
 - waitress's "Task queue depth is N" warning (one per request that waits for a
   thread) is folded to one line per ``QUEUE_LOG_PERIOD_S`` (``QueueDepthLog``).
 - Shutdown: SIGTERM or SIGINT stops accepting, gives running requests a
@@ -40,12 +44,13 @@ from typing import Callable
 
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
-from waitress.server import create_server
+from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 from waitress.task import ThreadedTaskDispatcher
 from waitress.utilities import Error
 
 from ..settings import DashboardSettings
 from .guard import Guard, refusal_response
+from .quiet_channel import LOOKAHEAD, QuietChannel, quiet_triggers
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +162,7 @@ def guarded_channel(guard: Guard) -> type[HTTPChannel]:
             self.chunked = False
             self.expect_continue = False
 
-    class GuardedChannel(HTTPChannel):
+    class GuardedChannel(QuietChannel):
         parser_class = GuardedParser
 
     return GuardedChannel
@@ -175,6 +180,7 @@ def waitress_options(settings: DashboardSettings, request_limit: int) -> dict:
         "asyncore_use_poll": True,
         "asyncore_loop_timeout": 1,
         "recv_bytes": RECV_BYTES,
+        "channel_request_lookahead": LOOKAHEAD,  # see quiet_channel.py
         # waitress refuses (413) a declared body over this before buffering it
         "max_request_body_size": max(settings.callback_body_limit, request_limit) + 1,
     }
@@ -185,9 +191,18 @@ def make_server(wsgi_app: Callable, settings: DashboardSettings, request_limit: 
     raise_fd_limit(settings.connection_limit + SPARE_FDS)
     dispatcher = FastLaneDispatcher(settings.threads)
     server = create_server(wsgi_app, _dispatcher=dispatcher, **waitress_options(settings, request_limit))
-    if guard is not None:
-        server.channel_class = guarded_channel(guard)
+    channel_class = guarded_channel(guard) if guard is not None else QuietChannel
+    for listener in listening_servers(server):
+        listener.channel_class = channel_class
+        quiet_triggers(listener)
     return server
+
+
+def listening_servers(server) -> list[BaseWSGIServer]:
+    """The waitress servers that accept connections: ``server`` itself, or each socket's when it listens on several."""
+    if isinstance(server, MultiSocketServer):
+        return [each for each in server.map.values() if isinstance(each, BaseWSGIServer)]
+    return [server]
 
 
 def raise_fd_limit(wanted: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 
 import pytest
 from werkzeug.test import Client
@@ -123,3 +124,73 @@ def test_other_methods_and_paths_go_to_flask(pair):
     assert fast.get("/api/v1/classify").get_json()["error"]["code"] == "method_not_allowed"
     assert fast.get("/api/v1/health").status_code in (200, 503)
     assert fast.post("/api/v1/classify/extra").get_json()["error"]["code"] == "not_found"
+
+
+# -- plain multipart bodies (what HTTP libraries and browsers send): read without werkzeug's Request ----------------
+
+def plain_multipart(data: bytes, name: str = "cat.png", field: str = "image", boundary: str = "f3c9a2b1e0d84c6b",
+                    content_type: str | None = None, line_break: bytes = b"\r\n") -> dict:
+    """A body as requests, curl and the bench's lean generator write it (the test client's own boundary has dots)."""
+    lb = line_break
+    head = (f'--{boundary}'.encode() + lb + f'Content-Disposition: form-data; name="{field}"; filename="{name}"'.encode()
+            + lb + b"Content-Type: image/png" + lb + lb)
+    body = head + data + lb + f"--{boundary}--".encode() + lb
+    return {"data": body, "content_type": content_type or f"multipart/form-data; boundary={boundary}"}
+
+
+def without_roundtrip(data: bytes) -> bytes:
+    """An answer's bytes without the web tier's own round trip (measured per request)."""
+    return re.sub(rb'"roundtrip_ms":[0-9.e+-]+,?', b"", data)
+
+
+def counting_requests(route: ClassifyRoute) -> list:
+    """Make ``route`` record every werkzeug Request it builds; returns the list it appends to."""
+    built = []
+    base = route.request_class
+
+    class Counted(base):
+        def __init__(self, environ, *args, **kwargs):
+            built.append(environ.get("CONTENT_TYPE"))
+            super().__init__(environ, *args, **kwargs)
+
+    route.request_class = Counted
+    return built
+
+
+def test_a_plain_multipart_answer_is_byte_for_byte_the_flask_views(pair):
+    fast, flask, route = pair()
+    built = counting_requests(route)
+    make = lambda: plain_multipart(TINY_PNG, name="café.png")  # noqa: E731 - non-ASCII: the same JSON escaping
+    one, two = fast.post("/api/v1/classify", **make()), flask.post("/api/v1/classify", **make())
+    assert one.status_code == two.status_code == 200
+    assert without_roundtrip(one.get_data()) == without_roundtrip(two.get_data())
+    assert json.loads(one.get_data())["image"] == "café.png"
+    assert built == []  # read straight from wsgi.input
+
+
+def test_a_plain_multipart_without_the_image_field_is_the_flask_views_error(pair):
+    fast, flask, route = pair()
+    built = counting_requests(route)
+    error = same_answer(fast, flask, lambda: plain_multipart(TINY_PNG, field="file"))["error"]
+    assert error["code"] == "bad_request" and "Received: file" in error["message"]
+    assert built == []
+
+
+@pytest.mark.parametrize("case", ["quoted boundary", "bare LF line breaks", "boundary with a dot", "charset parameter"])
+def test_other_multipart_shapes_go_to_werkzeug_with_the_same_bytes(pair, case):
+    fast, flask, route = pair()
+    built = counting_requests(route)
+    make = {
+        "quoted boundary": lambda: plain_multipart(TINY_PNG, content_type='multipart/form-data; boundary="f3c9a2b1e0d84c6b"'),
+        "bare LF line breaks": lambda: plain_multipart(TINY_PNG, line_break=b"\n"),
+        "boundary with a dot": lambda: plain_multipart(TINY_PNG, boundary="a.b"),
+        "charset parameter": lambda: plain_multipart(TINY_PNG, content_type="multipart/form-data; boundary=f3c9a2b1e0d84c6b; charset=utf-8"),
+    }[case]
+    same_answer(fast, flask, make)
+    assert len(built) == 1  # the Request path read it, from the bytes the plain reader put back
+
+
+def test_a_plain_multipart_over_the_request_limit_is_refused_before_it_is_read(pair):
+    fast, flask, route = pair(max_image_bytes=1024 * 1024)
+    error = same_answer(fast, flask, lambda: plain_multipart(b"\xff" * (2 * 1024 * 1024)))["error"]
+    assert error["code"] == "too_large"
