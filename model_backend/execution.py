@@ -17,7 +17,9 @@ Strategies (``--execution``, ``WARMSERVE_EXECUTION``):
   (nothing else ready or decoding, every core free) runs on the wide one, any
   other on a narrow one. The two never overlap: the wide one takes every core
   slot of the gate, a narrow one takes one, so no more interpreter threads
-  run than there are cores.
+  run than there are cores. The server may run such a lone request on its
+  own I/O loop instead (:meth:`PoolRunner.run_alone`: every slot taken the
+  same way), which saves two thread hand-offs at concurrency 1.
 * ``auto`` (default): ``batched`` for TensorFlow or for a model that cannot
   make single-thread replicas, ``wide`` on one core or when the replicas
   would cost more than ``REPLICA_MEMORY_BUDGET`` bytes (e.g. ResNet50: about
@@ -209,6 +211,10 @@ class BatchingRunner(Generic[Item]):
         finally:
             self._on_exit()
 
+    def run_alone(self, item: Item, max_forward_ms: float) -> bool:
+        """Never here: every request goes through the decode pool and the batcher (see PoolRunner.run_alone)."""
+        return False
+
     def close(self) -> None:
         self._batcher.close()
 
@@ -256,6 +262,15 @@ class CoreGate(ReadyQueue[Item]):
                 self._cond.notify()  # another taker can start at once
             return items, False
 
+    def take_alone(self) -> bool:
+        """adaptive: take every slot for one item the caller runs itself, if the gate is idle (nothing ready
+        or decoding, every slot free); False (nothing taken) otherwise. Give the slots back with release(True)."""
+        with self._cond:
+            if not self.adaptive or self._closed or self._ready or self._decoding or self._free != self.slots:
+                return False
+            self._free = 0
+            return True
+
     def release(self, wide: bool) -> None:
         with self._cond:
             self._free = min(self.slots, self._free + (self.slots if wide else 1))
@@ -272,6 +287,8 @@ class PoolRunner(Generic[Item]):
         self._gate: CoreGate[Item] = CoreGate(len(plan.narrow), adaptive=plan.wide is not None, max_take=pool_batch)
         self.expect, self.put, self.cancel = self._gate.expect, self._gate.put, self._gate.cancel
         self._wide, self._infer, self._on_exit = plan.wide, infer, on_exit
+        #: the latest wide forward pass (ms; auto's start-up trial until one has run): how long run_alone would hold its caller
+        self.wide_ms: float | None = plan.trial.get("wide_lone_ms") if plan.wide is not None else None
         self.threads = [threading.Thread(target=self._run, args=(predict,), name=f"inference-{i}", daemon=True)
                         for i, predict in enumerate(plan.narrow)]
 
@@ -286,28 +303,43 @@ class PoolRunner(Generic[Item]):
                 if taken is None:
                     return
                 items, wide = taken
-                if self._prepare is not None:
-                    items = [item for item in items if _prepared(self._prepare, item)]
-                if not items:  # each failed one was answered with its error
-                    self._gate.release(wide)
-                    continue
-                predict = self._wide if wide else narrow
-                released = []
-
-                def forward(inputs: np.ndarray) -> np.ndarray:
-                    try:
-                        return predict(inputs)
-                    finally:  # the cores are free once the forward pass ends, before the replies are encoded
-                        self._gate.release(wide)
-                        released.append(True)
-
-                try:
-                    _guarded(self._infer, items, forward)
-                finally:
-                    if not released:
-                        self._gate.release(wide)
+                self._run_taken(items, self._wide if wide else narrow, wide)
         finally:
             self._on_exit()
+
+    def run_alone(self, item: Item, max_forward_ms: float) -> bool:
+        """adaptive: run ``item`` on the calling thread, on the wide interpreter, if the gate is idle (it takes
+        every core slot meanwhile) and the wide forward pass last took at most ``max_forward_ms``; False (nothing
+        done, put it in instead) otherwise. The same steps as an inference thread's: prepare, forward, infer."""
+        if self._wide is None or self.wide_ms is None or self.wide_ms > max_forward_ms or not self._gate.take_alone():
+            return False
+        self._run_taken([item], self._wide, True)
+        return True
+
+    def _run_taken(self, items: list[Item], predict: Predictor, wide: bool) -> None:
+        """Prepare, forward and answer items taken from the gate; their core slots are given back whatever fails."""
+        if self._prepare is not None:
+            items = [item for item in items if _prepared(self._prepare, item)]
+        if not items:  # each failed one was answered with its error
+            self._gate.release(wide)
+            return
+        released = []
+
+        def forward(inputs: np.ndarray) -> np.ndarray:
+            started = time.perf_counter()
+            try:
+                return predict(inputs)
+            finally:  # the cores are free once the forward pass ends, before the replies are encoded
+                if wide:
+                    self.wide_ms = (time.perf_counter() - started) * 1000.0
+                self._gate.release(wide)
+                released.append(True)
+
+        try:
+            _guarded(self._infer, items, forward)
+        finally:
+            if not released:
+                self._gate.release(wide)
 
     def close(self) -> None:
         self._gate.close()

@@ -17,6 +17,15 @@
   thread-safe) and the table of jobs in flight; other threads hand
   ``(job serial, reply)`` back through per-thread inproc PUSH sockets that the
   loop polls, and the loop sends the reply to every envelope waiting on it.
+* A lone request (``adaptive``): when nothing else is in flight, nothing else
+  waits to be read and the wide interpreter's last forward pass was short
+  (``LONE_ON_LOOP_MAX_FORWARD_MS``, images up to ``LONE_ON_LOOP_MAX_IMAGE_BYTES``),
+  the loop decodes it, runs the wide interpreter (holding every core slot, as an
+  inference thread would) and sends the reply itself: nothing else could run
+  meanwhile anyway, and it saves waking an inference thread and the reply's
+  trip back through the outbox. Pings, heartbeats and the stop flag wait that
+  one forward pass (a few ms); the loop polls again before its next request.
+  ``info`` counts them (``lone_on_loop``).
 * Standalone, the front is a bound ROUTER; behind brokers (``connect``, one
   or a comma-separated list), it is :class:`~model_backend.worker_link.WorkerLinks`:
   a WorkerLink on a DEALER per broker, each request answered through the link
@@ -67,7 +76,7 @@ from .imaging import decode_image
 from .models.base import ImageClassifier
 from .models.litert_runtime import litert_threads
 from .settings import ServerSettings
-from .sockets import LoopGuard, Throttle, drain, limit_inbound, send_nowait
+from .sockets import LoopGuard, Throttle, drain, limit_inbound, readable, send_nowait
 from .inflight import InFlight
 from .metrics import BackendMetrics
 from .worker_link import WorkerLink, WorkerLinks
@@ -79,6 +88,10 @@ _OUTBOX_IDS = itertools.count()
 SHUTDOWN_GRACE_S = 1.0
 #: how long ZeroMQ may still flush the last replies after the front socket closes (close never blocks)
 FLUSH_LINGER_MS = 200
+#: adaptive: the loop runs a lone request itself only while the wide forward pass takes at most this long
+#: and the image is at most this big, so the loop (pings, heartbeats, the stop flag) waits at most a few ms
+LONE_ON_LOOP_MAX_FORWARD_MS = 20.0
+LONE_ON_LOOP_MAX_IMAGE_BYTES = 1 << 20
 
 
 def frame_limit(settings: ServerSettings) -> int:
@@ -139,6 +152,9 @@ class _RouterFront:
             return True
         self.dropped += 1
         return False
+
+    def pending(self) -> bool:
+        return readable(self.socket)
 
     def tick(self, now: float) -> None:
         pass
@@ -254,6 +270,11 @@ class BackendServer:
         self._front: _RouterFront | WorkerLinks | None = None
         self._replies: zmq.Socket | None = None
         self._closed = False
+        self._loop_thread: int | None = None  # the I/O loop's thread (serve()): replies made on it are sent at once
+        self._lone_on_loop_count = 0
+        self._ran_on_loop = False
+        #: adaptive: a lone request may run on the I/O loop itself (_run_on_loop)
+        self._may_run_on_loop = self.plan.strategy == "adaptive"
         self.endpoint: str | None = None
         #: one handler per op of protocol.OP_SPECS (a new op: an entry there, a handler here)
         self._handlers: dict[str, Callable[[list[bytes], protocol.Request, float], None]] = {
@@ -311,6 +332,7 @@ class BackendServer:
             poller.register(sock, zmq.POLLIN)
         poller.register(self._replies, zmq.POLLIN)
         poll_ms = min(200, self.settings.heartbeat_ms)
+        self._loop_thread = threading.get_ident()
         try:
             while not stop.is_set():
                 try:
@@ -358,6 +380,7 @@ class BackendServer:
     def _receive_requests(self) -> None:
         # Take what is waiting now (bounded), so replies are not starved.
         for envelope, body in self._front.receive(limit=256):
+            self._ran_on_loop = False
             try:
                 self._handle(envelope, body, time.perf_counter())
             except Exception:  # noqa: BLE001 - answer this one request, keep serving the others
@@ -365,6 +388,8 @@ class BackendServer:
                 self._count_error(InternalError.code)
                 error = InternalError("The backend failed while handling this request; it is still serving.")
                 self._front.send(envelope, protocol.encode_error(protocol.request_id_of(body), error))
+            if self._ran_on_loop:  # back to the poll: replies, heartbeats and the stop flag before the next request
+                return
 
     def _ready_payload(self) -> bytes:
         details = self.info()
@@ -377,14 +402,17 @@ class BackendServer:
     def _forward_replies(self) -> None:
         for frames in drain(self._replies):
             try:
-                serial, reply = int.from_bytes(frames[0], "big"), frames[1]
-                job = self._jobs.pop(serial)
-                if job is None:
-                    continue
-                for envelope in job.envelopes:
-                    self._front.send(envelope, reply)
+                self._answer(int.from_bytes(frames[0], "big"), frames[1])
             except Exception:  # noqa: BLE001
                 self._guard.record("forwarding a reply")
+
+    def _answer(self, serial: int, reply: bytes) -> None:
+        """(I/O loop) Send a job's reply to every envelope waiting on it, and forget the job."""
+        job = self._jobs.pop(serial)
+        if job is None:
+            return
+        for envelope in job.envelopes:
+            self._front.send(envelope, reply)
 
     def _handle(self, envelope: list[bytes], body: list[bytes], received: float) -> None:
         try:
@@ -414,8 +442,11 @@ class BackendServer:
             error = Overloaded(f"The backend is busy ({len(self._jobs)} requests queued, limit {self.settings.queue_size}); try again shortly.")
             self._front.send(envelope, protocol.encode_error(request.id, error))
             return
+        alone = not self._jobs  # nothing else queued, running or on its way back
         job = _Job(serial=next(self._serials), envelopes=[envelope], request=request, received=received)
         self._jobs.add(job.serial, job)
+        if alone and self._run_on_loop(job):
+            return
         if self._inline_decode:  # the inference thread that takes it decodes it too (run to completion)
             self._runner.put(job)
             return
@@ -426,6 +457,30 @@ class BackendServer:
             self._runner.cancel()
             self._jobs.pop(job.serial)
             raise
+
+    def _run_on_loop(self, job: _Job) -> bool:
+        """adaptive, a lone small request, every core idle and nothing else waiting to be read: run it here.
+
+        The wide interpreter would take every core anyway, so nothing else could
+        run meanwhile; this skips waking an inference thread and the reply's trip
+        back through the outbox. The loop is held for one decode and forward pass.
+        """
+        if (not self._may_run_on_loop or len(job.request.image or b"") > LONE_ON_LOOP_MAX_IMAGE_BYTES
+                or self._front.pending()):
+            return False
+        try:
+            ran = self._runner.run_alone(job, LONE_ON_LOOP_MAX_FORWARD_MS)
+        except Exception:
+            self._jobs.pop(job.serial)  # the caller answers it 'internal'
+            raise
+        if not ran:
+            return False
+        self._ran_on_loop = True
+        self._lone_on_loop_count += 1
+        if self._jobs.get(job.serial) is job:  # never left waiting: its reply could not be made
+            self._count_error(InternalError.code)
+            self._answer(job.serial, protocol.encode_error(job.request.id, InternalError("The backend could not answer this request.")))
+        return True
 
     def info(self) -> dict:
         height, width = self.model.input_size
@@ -456,6 +511,7 @@ class BackendServer:
             "dropped_messages": self._oversized + (getattr(front, "oversized", 0) + getattr(front, "rejected", 0)),
             "dropped_replies": getattr(front, "dropped", 0),
             "batches": self._batches,
+            "lone_on_loop": self._lone_on_loop_count,  # adaptive: lone requests the I/O loop ran itself (answered or failed)
             "pid": os.getpid(),
             "version": __version__,
         }
@@ -559,7 +615,14 @@ class BackendServer:
             with self._counter_lock:
                 self._served += 1
             self._metrics.answered(answer.timings_ms.to_wire())
-            self._outbox.send(job.serial, reply)
+            self._reply(job.serial, reply)
+
+    def _reply(self, serial: int, reply: bytes) -> None:
+        """A job's reply: sent at once on the I/O loop's thread, else handed to the loop through the outbox."""
+        if threading.get_ident() == self._loop_thread:
+            self._answer(serial, reply)
+        else:
+            self._outbox.send(serial, reply)
 
     def _count_error(self, code: str) -> None:
         with self._counter_lock:
@@ -574,6 +637,6 @@ class BackendServer:
         try:
             self._count_error(error.code)
             log.info("Request %s failed: %s (%s)", job.request.id, error.code, error.message)
-            self._outbox.send(job.serial, protocol.encode_error(job.request.id, error))
+            self._reply(job.serial, protocol.encode_error(job.request.id, error))
         except Exception:  # noqa: BLE001 - a thread's last resort
             self._guard.record("sending an error reply")

@@ -5,6 +5,7 @@ Their I/O loops read and write sockets the same way:
 * :func:`drain` takes the messages waiting now, bounded in number, and drops
   (without keeping their bytes) any message with more frames than the caller
   accepts: ``ZMQ_MAXMSGSIZE`` bounds each frame, this bounds the count.
+* :func:`readable` says whether a message waits, without reading it.
 * :func:`send_nowait` never blocks a loop: a peer that is gone or too slow
   costs one dropped message, counted by the caller, never a wedged process.
 * :func:`limit_inbound` sets the size bounds on a socket that receives from
@@ -66,6 +67,11 @@ def drain(sock: zmq.Socket, limit: int = 1024, max_frames: int = 64, on_oversize
                 on_oversized()
             continue
         yield frames
+
+
+def readable(sock: zmq.Socket) -> bool:
+    """Whether a message is waiting on ``sock`` now (ZMQ_EVENTS; without reading or blocking)."""
+    return bool(sock.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
 
 def send_nowait(sock: zmq.Socket, frames: list[bytes]) -> bool:

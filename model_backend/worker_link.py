@@ -30,7 +30,7 @@ import zmq
 
 from . import protocol
 from .errors import BadRequest
-from .sockets import Throttle, drain, send_nowait
+from .sockets import Throttle, drain, readable, send_nowait
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,10 @@ class WorkerLinks:
 
     def send(self, envelope: list[bytes], reply: bytes) -> bool:
         return self.links[envelope[0][0]].send(envelope[1:], reply)
+
+    def pending(self) -> bool:
+        """Whether any link has a message waiting (a request or the broker's control traffic)."""
+        return any(readable(sock) for sock in self.sockets)
 
     def tick(self, now: float) -> None:
         for link in self.links:

@@ -222,6 +222,65 @@ def test_adaptive_gate_with_max_take_still_runs_a_lone_request_wide():
     assert gate.take() == (["alone"], True)
 
 
+def test_taking_alone_needs_an_idle_adaptive_gate_and_holds_every_core_until_released():
+    assert CoreGate(slots=2, adaptive=False).take_alone() is False  # pool: never
+    gate = CoreGate(slots=2, adaptive=True)
+    _ready(gate, "waiting")
+    assert gate.take_alone() is False  # something is ready
+    assert gate.take() == (["waiting"], True)
+    assert gate.take_alone() is False  # a run holds the cores
+    gate.release(True)
+    gate.expect()
+    assert gate.take_alone() is False  # something is decoding
+    gate.cancel()
+    assert gate.take_alone() is True
+    _ready(gate, "next")  # arrives while the caller runs alone: waits for every core
+    assert _taken_once_released(gate, wide=True) == [(["next"], True)]
+    gate.close()
+    assert gate.take_alone() is False
+
+
+def _runner(wide_ms, prepare=None, infer=None):
+    answered: list = []
+    plan = execution.ExecutionPlan("adaptive", "test", wide=lambda x: x, narrow=(lambda x: x, lambda x: x),
+                                   trial=_trial(wide_ms, 5.0) if wide_ms is not None else {})
+    runner = execution.PoolRunner(plan, infer or (lambda items, predict: answered.append((items, predict(np.zeros(1))))),
+                                  lambda: None, prepare)
+    return runner, answered
+
+
+def test_running_alone_uses_the_wide_predictor_on_the_calling_thread_and_frees_the_cores():
+    runner, answered = _runner(wide_ms=3.0)
+    assert runner.run_alone("lone", max_forward_ms=20) is True
+    assert [items for items, _ in answered] == [["lone"]]
+    assert runner.wide_ms is not None and runner.wide_ms < 1000  # timed anew
+    assert runner.run_alone("again", max_forward_ms=20) is True  # the cores were given back
+
+
+def test_running_alone_declines_without_a_short_timed_wide_pass_or_while_others_are_in():
+    assert _runner(wide_ms=None)[0].run_alone("x", max_forward_ms=20) is False  # never timed yet
+    assert _runner(wide_ms=50.0)[0].run_alone("x", max_forward_ms=20) is False  # too slow to hold the caller
+    runner, answered = _runner(wide_ms=3.0)
+    runner.expect()
+    runner.put("queued")
+    assert runner.run_alone("x", max_forward_ms=20) is False and answered == []
+    pool = execution.PoolRunner(execution.ExecutionPlan("pool", "test", narrow=(lambda x: x,) * 2), lambda *a: None, lambda: None)
+    assert pool.run_alone("x", max_forward_ms=20) is False  # no wide predictor
+
+
+def test_running_alone_gives_the_cores_back_when_prepare_or_infer_fails():
+    runner, answered = _runner(wide_ms=3.0, prepare=lambda item: False)  # a bad image: answered by prepare
+    assert runner.run_alone("bad", max_forward_ms=20) is True and answered == []
+    assert runner.run_alone("bad again", max_forward_ms=20) is True  # the cores were given back
+
+    def failing(items, predict):
+        raise RuntimeError("infer failed")
+
+    runner, _ = _runner(wide_ms=3.0, infer=failing)
+    assert runner.run_alone("x", max_forward_ms=20) is True  # logged, not raised
+    assert runner.run_alone("y", max_forward_ms=20) is True  # the cores were given back
+
+
 def test_gate_needs_a_positive_max_take():
     with pytest.raises(ValueError, match="max_take"):
         CoreGate(slots=2, adaptive=False, max_take=0)
