@@ -1,5 +1,5 @@
 """The bench (tools.bench) with real processes: PNG figures (Plotly's engine drives Chromium), git's ignore list, and
-one --quick run end to end.
+one --quick run end to end (every section, the paired rounds and the targets).
 
 The pure helpers (percentiles, summaries, targets, tables, HTML figures) are in tests/unit/test_bench.py.
 """
@@ -16,7 +16,8 @@ from PIL import Image
 from tests.support.bench_results import fake_results
 from tests.support.helpers import ROOT
 from tools.bench import figures, plan, report, run
-from tools.bench.targets import TARGET_KEYS, evaluate_targets
+from tools.bench.paired import COMPARISONS, CPU_FIGURES, FIGURE_OF, HALVES, letters, round_order
+from tools.bench.targets import PAIRED_KEYS, TARGET_KEYS, evaluate_targets
 
 
 def test_tables_and_png(tmp_path):
@@ -82,11 +83,25 @@ def test_quick_bench_writes_every_section_and_target(tmp_path):
     targets = {t["key"]: t for t in results["targets"]}
     assert [t["key"] for t in results["targets"] if not t["extra"]] == list(TARGET_KEYS)
     assert all(targets[key]["status"] in ("PASS", "MISS") for key in TARGET_KEYS), [targets[k] for k in TARGET_KEYS]
-    assert targets["service_throughput"]["name"].endswith("/ pipeline limit (measured, all cores busy)")
+    # the paired rounds: every step in every round, in the turning order, and the four ratio targets read them
+    paired = results["paired"]
+    assert paired["runtime"] == "litert" and paired["skipped_steps"] == {} and paired["limit_config"] == busy["best"]
+    assert [r["order"] for r in paired["rounds"]] == [letters(round_order(HALVES, i)) for i in range(plan.make_plan(True).paired_rounds)]
+    for paired_round in paired["rounds"]:
+        assert set(paired_round["figures"]) == {*FIGURE_OF.values(), *CPU_FIGURES.values()}, paired_round
+        assert set(paired_round["comparisons"]) == set(COMPARISONS) and paired_round["errors"] == 0, paired_round
+        assert all(value > 0 for value in paired_round["figures"].values()), paired_round
+    assert set(paired["ranges"]) == set(COMPARISONS)
+    for key in PAIRED_KEYS:
+        assert targets[key]["name"].endswith("paired rounds)") and "paired rounds" in targets[key]["detail"], targets[key]
+        assert targets[f"{key}_unpaired"]["name"].endswith("sections run minutes apart)") and targets[f"{key}_unpaired"]["extra"]
+    assert targets["service_throughput"]["name"].endswith("/ pipeline limit (measured, all cores busy; paired rounds)")
     assert targets["service_throughput_arithmetic"]["status"] in ("PASS", "MISS")
     markdown = (tmp_path / "bench-efficientnet-lite0.md").read_text()
     assert "| target |" in markdown and "[litert]" in markdown and "[tensorflow]" in markdown
+    assert "Paired rounds [litert]" in markdown and "| median |" in markdown and "| range |" in markdown
     with Image.open(tmp_path / "bench-efficientnet-lite0.png") as image:
         assert image.format == "PNG"
     logs = tmp_path / "logs" / "bench-efficientnet-lite0"
     assert (logs / "backend.log").exists() and (logs / "backend-tensorflow.log").exists() and (logs / "limit.log").exists()
+    assert (logs / "paired.log").exists()

@@ -122,7 +122,7 @@ def test_the_service_is_held_to_the_measured_limit_and_the_arithmetic_ratio_is_a
     service = targets["service_throughput"]
     assert service.name == "service [litert] images/s @c16 / pipeline limit (measured, all cores busy)"
     assert service.measured == pytest.approx(360.0 / 320.0) and service.status == PASS
-    assert "360.0 vs 320.0 images/s (limit: 2 processes x 1 thread, batch 8)" == service.detail
+    assert "360.0 vs 320.0 images/s (limit: 2 processes x 1 thread, batch 8); not paired: no paired rounds in this run" == service.detail
     arithmetic = targets["service_throughput_arithmetic"]
     assert arithmetic.extra and "parts timed alone" in arithmetic.name and arithmetic.measured == pytest.approx(360.0 / 400.0)
     cpu = targets["service_cpu_vs_busy"]

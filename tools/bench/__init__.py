@@ -21,7 +21,11 @@ reason where a section could not run) in the console, the ``.md`` and the
 2. the monolith (always TensorFlow, a fresh process per request);
 3. backend start to ready with the model cached (median of 3 starts);
 4. the service under load and the dashboard's HTTP API in front of it, and the
-   backend's memory after both loads;
+   backend's memory after both loads; then, with both still up, the paired
+   rounds (:mod:`tools.bench.paired`): the in-process request, the service and
+   the HTTP API at c=1 and c=16 and one window of the busy-cores limit, round
+   after round, so that the four ratio targets compare figures taken seconds
+   apart (the median of each round's own ratio) rather than minutes apart;
 5. a second backend on ``--runtime tensorflow`` at c=1 and c=16, so that a
    reader can tell "persistent process" (monolith vs TensorFlow service) from
    "faster runtime" (TensorFlow vs LiteRT service);
@@ -40,6 +44,7 @@ One module per job:
 * :mod:`~tools.bench.load`: the load generator and its summaries;
 * :mod:`~tools.bench.meter`: how loud the machine was (others' CPU), memory;
 * :mod:`~tools.bench.limit` and :mod:`~tools.bench.sections`: the measurements;
+* :mod:`~tools.bench.paired` (with :mod:`~tools.bench.inprocess`, its in-process request child): the paired rounds;
 * :mod:`~tools.bench.decoders`: the decoder comparison (issue 9, item 3);
 * :mod:`~tools.bench.stats`, :mod:`~tools.bench.targets`, :mod:`~tools.bench.report`: the maths, the verdicts, the tables;
 * :mod:`~tools.bench.figures`: the figure, drawn with Plotly;

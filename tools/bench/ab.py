@@ -6,9 +6,13 @@ Each candidate is ``name:VAR=value,VAR=value`` (WARMSERVE_* settings; none =
 the defaults). All backends are started first and stay up (idle ones cost
 nothing); then every round runs, for each candidate in turn (the order
 rotated each round), the bench photo at c=16 (images/s, and the backend's CPU
-per image) and at c=1 (p50). Whatever else the shared machine does then falls
+per image) and at c=1 (p50), loaded by the bench's own lean generator
+(:func:`tools.bench.lean_load.zmq_channels`: one thread, one DEALER socket), so
+the figures are the bench's. Whatever else the shared machine does then falls
 on every candidate alike; the medians over rounds and their ratios to the
-first candidate are printed, one JSON line last. Speed lives here, never in
+first candidate (also round by round: ``paired``) are printed, one JSON line
+last. ``--quiet-pct P`` runs a round again when other processes took more
+than P% of the machine during any of its runs. Speed lives here, never in
 the tests.
 """
 
@@ -25,7 +29,8 @@ from pathlib import Path
 from tools import processes
 from tools.processes import BACKEND_READY, backend_args
 
-from .load import measure_load, warm_up, zmq_senders
+from .lean_load import zmq_channels
+from .load import measure_load, warm_up
 from .plan import make_plan, photo_jpeg
 from .processes import client
 
@@ -61,7 +66,10 @@ def summarize_ab(rounds: dict[str, list[dict]]) -> dict:
             "p50_c1_ms": round(statistics.median(r["p50_c1_ms"] for r in runs), 3),
             "backend_cpu_ms_per_image_c16": round(statistics.median(r["cpu_c16"] for r in runs), 3),
             "rounds_ips_c16": [round(r["ips_c16"], 1) for r in runs],
+            "rounds_p50_c1_ms": [round(r["p50_c1_ms"], 2) for r in runs],
         }
+        if all("cpu_c1" in r for r in runs):  # the backend's CPU per request at c=1 (what one request's hand-offs cost)
+            medians[name]["backend_cpu_ms_per_request_c1"] = round(statistics.median(r["cpu_c1"] for r in runs), 3)
     first_name = next(iter(medians))
     first = medians[first_name]
     for name, row in medians.items():
@@ -72,7 +80,21 @@ def summarize_ab(rounds: dict[str, list[dict]]) -> dict:
         pairs = list(zip(rounds[name], rounds[first_name]))
         row["paired_ips_ratio"] = round(statistics.median(mine["ips_c16"] / theirs["ips_c16"] for mine, theirs in pairs), 4)
         row["rounds_faster"] = sum(mine["ips_c16"] > theirs["ips_c16"] for mine, theirs in pairs)
+        row["paired_p50_diff_ms"] = round(statistics.median(mine["p50_c1_ms"] - theirs["p50_c1_ms"] for mine, theirs in pairs), 3)
     return medians
+
+
+def measure_candidate(name: str, generator, pid: int, requests: int, round_index: int) -> dict:
+    """One candidate's turn in a round: ``requests`` at c=16, then a third of them at c=1."""
+    watch = {"backend": pid}
+    busy = measure_load(name, generator, 16, requests, watch)
+    lone = measure_load(name, generator, 1, max(1, requests // 3), watch)
+    run = {"ips_c16": busy["images_per_s"], "p50_c1_ms": lone["p50_ms"],
+           "cpu_c16": busy["cpu_ms_per_request"]["backend"], "cpu_c1": lone["cpu_ms_per_request"]["backend"],
+           "others_cpu_pct": max(busy["others_cpu_pct"], lone["others_cpu_pct"])}
+    log.info("round %d %s: %.1f images/s @c16 (%.2f ms CPU per image, others %.0f%%), p50 @c1 %.2f ms (%.2f ms CPU)",
+             round_index + 1, name, run["ips_c16"], run["cpu_c16"], run["others_cpu_pct"], run["p50_c1_ms"], run["cpu_c1"])
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--requests", type=int, default=300, help="requests at c=16 per run (a third of them at c=1)")
     parser.add_argument("--serve-args", default="--execution adaptive", help="extra `serve` flags for every backend")
+    parser.add_argument("--quiet-pct", type=float, default=None,
+                        help="run a round again (at most 3 x --rounds extra times) when other processes used more than this "
+                             "share of the machine's CPU during any of its runs (default: keep every round)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     candidates = dict(parse_candidate(text) for text in args.candidate)
@@ -88,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(quick=False)
     rounds: dict[str, list[dict]] = {name: [] for name in candidates}
     with tempfile.TemporaryDirectory(prefix="warmserve-ab-") as tmp:
-        children, clients = {}, {}
+        children, clients, generators = {}, {}, {}
         try:
             for name, env in candidates.items():
                 command = backend_args([], "--bind", "tcp://127.0.0.1:*", *args.serve_args.split())
@@ -97,17 +122,20 @@ def main(argv: list[str] | None = None) -> int:
                 clients[name] = client(address)
                 info = clients[name].info()
                 log.info("%s: %s, pool_batch=%s (%s)", name, info.get("execution"), info.get("pool_batch"), env or "defaults")
-                warm_up(zmq_senders(clients[name], photo), plan)
-            for round_index in range(args.rounds):
-                for name in rotated(list(candidates), round_index):
-                    senders, watch = zmq_senders(clients[name], photo), {"backend": children[name].pid}
-                    busy = measure_load(name, senders, 16, args.requests, watch)
-                    lone = measure_load(name, senders, 1, max(1, args.requests // 3), watch)
-                    rounds[name].append({"ips_c16": busy["images_per_s"], "p50_c1_ms": lone["p50_ms"],
-                                         "cpu_c16": busy["cpu_ms_per_request"]["backend"], "others_cpu_pct": busy["others_cpu_pct"]})
-                    log.info("round %d %s: %.1f images/s @c16 (%.2f ms CPU per image, others %.0f%%), p50 @c1 %.2f ms",
-                             round_index + 1, name, busy["images_per_s"], busy["cpu_ms_per_request"]["backend"],
-                             busy["others_cpu_pct"], lone["p50_ms"])
+                generators[name] = zmq_channels(address, photo)
+                warm_up(generators[name], plan)
+            round_index, discarded = 0, 0
+            while round_index < args.rounds:
+                runs = {name: measure_candidate(name, generators[name], children[name].pid, args.requests, round_index)
+                        for name in rotated(list(candidates), round_index)}
+                loudest = max(run["others_cpu_pct"] for run in runs.values())
+                if args.quiet_pct is not None and loudest > args.quiet_pct and discarded < 3 * args.rounds:
+                    discarded += 1
+                    log.info("round %d again: other processes used %.0f%% of the machine meanwhile", round_index + 1, loudest)
+                    continue
+                for name, run in runs.items():
+                    rounds[name].append(run)
+                round_index += 1
         finally:
             for bench_client in clients.values():
                 bench_client.close()
@@ -117,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in summary.items():
         print(f"{name:>12}: {row['ips_c16']:.1f} images/s @c16 (x{row['ips_ratio']:.3f}; paired x{row['paired_ips_ratio']:.3f}, "
               f"faster in {row['rounds_faster']} of {len(rounds[name])} rounds), p50 @c1 {row['p50_c1_ms']:.2f} ms "
-              f"({row['p50_diff_ms']:+.2f}), backend CPU {row['backend_cpu_ms_per_image_c16']:.2f} ms/image (x{row['cpu_ratio']:.3f}); "
-              f"rounds {row['rounds_ips_c16']}")
-    print(json.dumps({"candidates": candidates, "rounds": args.rounds, "requests": args.requests, "summary": summary}))
+              f"({row['p50_diff_ms']:+.2f}; paired {row['paired_p50_diff_ms']:+.2f}), backend CPU {row['backend_cpu_ms_per_image_c16']:.2f} ms/image (x{row['cpu_ratio']:.3f}) "
+              f"@c16, {row.get('backend_cpu_ms_per_request_c1', float('nan')):.2f} ms @c1; rounds {row['rounds_ips_c16']}")
+    print(json.dumps({"candidates": candidates, "rounds": args.rounds, "requests": args.requests,
+                      "discarded_rounds": discarded, "summary": summary}))
     return 0
 
 

@@ -27,20 +27,18 @@ reading of the limit, ``cores x 1000 / core-ms per image`` (``cpu_limit_ips``):
 on a quiet machine the two agree; on a shared one the CPU reading still holds
 while the wall-clock one drops with whatever else runs.
 
-The parent side is :func:`measure_busy_limit`; the children run
+The parent side is :func:`measure_busy_limit` (on :class:`BusyCores`, which the
+bench's paired stage also keeps up across its rounds); the children run
 ``python -m tools.bench.busy --worker`` and speak JSON lines on stdin/stdout
-(no pickle). The schedule and the arithmetic are pure functions, tested in
+(no pickle; :class:`tools.bench.processes.LineChild`), one schedule a line. The schedule and the arithmetic are pure functions, tested in
 tests/unit/test_bench_busy.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import selectors
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -159,40 +157,70 @@ def summarize_busy(configs: Sequence[BusyConfig], slots: Sequence[Slot], per_pro
 # -- the parent -----------------------------------------------------------------------------------
 
 
+class BusyCores:
+    """The children, each set up for every config it takes part in, running one schedule after another until closed.
+
+    ``measure_busy_limit`` gives them one schedule of every config over a few
+    rounds; the bench's paired stage (:mod:`tools.bench.paired`) keeps them up
+    and gives them one window of the best config per round, idle (blocked on
+    their input) in between.
+    """
+
+    def __init__(self, flatbuffer_path: Path, photo_path: Path, configs: Sequence[BusyConfig], *, preprocess_mode: str,
+                 input_size: tuple[int, int], max_bytes: int, max_pixels: int, stderr=None) -> None:
+        from .processes import LineChild
+
+        self.configs = list(configs)
+        spec = {"flatbuffer": str(flatbuffer_path), "photo": str(photo_path), "preprocess": preprocess_mode,
+                "input_size": list(input_size), "max_bytes": max_bytes, "max_pixels": max_pixels,
+                "configs": [asdict(config) for config in self.configs]}
+        self.children: list = []
+        try:
+            for index in range(max(config.processes for config in self.configs)):
+                child = LineChild(["-m", "tools.bench.busy", "--worker"], "a busy-cores child", stderr=stderr)
+                self.children.append(child)
+                child.send({**spec, "index": index})
+            for child in self.children:
+                child.expect("ready", READY_TIMEOUT_S)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self.children]
+
+    def run(self, slots: Sequence[Slot]) -> list[list[dict]]:
+        """Every child runs ``slots``; per child, its :func:`window_rate` in each slot."""
+        for child in self.children:
+            child.send({"slots": [asdict(slot) for slot in slots]})
+        timeout = slots[-1].end - time.time() + READY_TIMEOUT_S
+        return [child.expect("slots", timeout)["slots"] for child in self.children]
+
+    def close(self) -> None:
+        for child in self.children:
+            child.stop()
+
+    def __enter__(self) -> BusyCores:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def measure_busy_limit(flatbuffer: bytes, photo: bytes, *, preprocess_mode: str, input_size: tuple[int, int],
                        max_bytes: int, max_pixels: int, cores: int, best_batch: int,
                        rounds: int, warmup_s: float, window_s: float) -> dict:
     """Start ``cores`` children, give them one schedule, and return :func:`summarize_busy` plus how it was measured."""
-    from tools.processes import ROOT, popen_options, tool_env
-
     configs = busy_configs(cores, best_batch)
-    children: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="warmserve-busy-") as tmp:
         model_path, photo_path = Path(tmp, "model.tflite"), Path(tmp, "photo.jpg")
         model_path.write_bytes(flatbuffer)
         photo_path.write_bytes(photo)
-        spec = {"flatbuffer": str(model_path), "photo": str(photo_path), "preprocess": preprocess_mode,
-                "input_size": list(input_size), "max_bytes": max_bytes, "max_pixels": max_pixels,
-                "configs": [asdict(config) for config in configs]}
-        try:
-            for index in range(cores):
-                child = subprocess.Popen([sys.executable, "-m", "tools.bench.busy", "--worker"], cwd=ROOT, env=tool_env(),
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, **popen_options())
-                children.append(child)
-                _send(child, {**spec, "index": index})
-            for child in children:
-                _expect_line(child, "ready")
+        with BusyCores(model_path, photo_path, configs, preprocess_mode=preprocess_mode, input_size=input_size,
+                       max_bytes=max_bytes, max_pixels=max_pixels) as busy:
             slots = make_schedule(len(configs), rounds, time.time() + START_DELAY_S, warmup_s, window_s)
-            for child in children:
-                _send(child, {"slots": [asdict(slot) for slot in slots]})
-                child.stdin.close()
-            timeout = slots[-1].end - time.time() + READY_TIMEOUT_S
-            per_process = [_expect_line(child, "slots", timeout)["slots"] for child in children]
-        finally:
-            for child in children:
-                if child.poll() is None:
-                    child.kill()
-                child.wait()
+            per_process = busy.run(slots)
     summary = summarize_busy(configs, slots, per_process)
     for row in summary["configs"]:
         log.info("busy cores, %s: %s images/s (rounds %s), %s core-ms per image", row["label"], row["images_per_s"],
@@ -200,35 +228,20 @@ def measure_busy_limit(flatbuffer: bytes, photo: bytes, *, preprocess_mode: str,
     return {**summary, "rounds": rounds, "warmup_s": warmup_s, "window_s": window_s, "processes": cores}
 
 
-def _send(child: subprocess.Popen, message: dict) -> None:
-    child.stdin.write((json.dumps(message) + "\n").encode())
-    child.stdin.flush()
-
-
-def _expect_line(child: subprocess.Popen, key: str, timeout_s: float = READY_TIMEOUT_S) -> dict:
-    """The child's next JSON line, which must carry ``key``; a child that ends or stays silent is an error."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(child.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout_s):
-            raise RuntimeError(f"Expected a {key!r} line from a busy-cores child within {timeout_s:.0f} s. Received: nothing")
-    line = child.stdout.readline()
-    try:
-        message = json.loads(line)
-    except ValueError:
-        message = None
-    if not isinstance(message, dict) or key not in message:
-        if not line:  # its output ended: it is exiting
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(5)
-        raise RuntimeError(f"Expected a {key!r} line from a busy-cores child. Received: {line[:300]!r} (exit {child.poll()})")
-    return message
+def config_of(busy_limit: dict, label: str | None = None) -> BusyConfig | None:
+    """The config a measured busy-cores limit names (its best one unless ``label``), or None where it has none."""
+    label = label or busy_limit.get("best")
+    for row in busy_limit.get("configs", []):
+        if row.get("label") == label:
+            return BusyConfig(int(row["processes"]), int(row["threads"]), int(row["batch"]))
+    return None
 
 
 # -- the child ------------------------------------------------------------------------------------
 
 
 def worker_main() -> int:
-    """``--worker``: read the spec, set up, say ready, read the schedule, run it, print the rates."""
+    """``--worker``: read the spec, set up, say ready; then for each schedule it is sent, run it and print the rates."""
     import numpy as np
 
     from model_backend.imaging import decode_image
@@ -255,22 +268,22 @@ def worker_main() -> int:
             for _ in range(3):
                 step(engines[number], config.batch)
     print(json.dumps({"ready": True}), flush=True)
-    slots = [Slot(**slot) for slot in json.loads(sys.stdin.readline())["slots"]]
-    rates = []
-    for slot in slots:
-        engine, batch = engines.get(slot.config), configs[slot.config].batch
-        if engine is None:  # not in this config: leave the core to the others
-            time.sleep(max(0.0, slot.end - time.time()))
-            rates.append(window_rate([], slot.count_from, slot.end))
-            continue
-        time.sleep(max(0.0, slot.start - time.time()))
-        iterations = []
-        while (started := time.time()) < slot.end:
-            cpu_started = time.process_time()
-            step(engine, batch)
-            iterations.append((started, time.time(), batch, cpu_started, time.process_time()))
-        rates.append(window_rate(iterations, slot.count_from, slot.end))
-    print(json.dumps({"slots": rates}), flush=True)
+    for line in sys.stdin:  # one schedule a line, until the parent closes the input
+        rates = []
+        for slot in (Slot(**slot) for slot in json.loads(line)["slots"]):
+            engine, batch = engines.get(slot.config), configs[slot.config].batch
+            if engine is None:  # not in this config: leave the core to the others
+                time.sleep(max(0.0, slot.end - time.time()))
+                rates.append(window_rate([], slot.count_from, slot.end))
+                continue
+            time.sleep(max(0.0, slot.start - time.time()))
+            iterations = []
+            while (started := time.time()) < slot.end:
+                cpu_started = time.process_time()
+                step(engine, batch)
+                iterations.append((started, time.time(), batch, cpu_started, time.process_time()))
+            rates.append(window_rate(iterations, slot.count_from, slot.end))
+        print(json.dumps({"slots": rates}), flush=True)
     return 0
 
 

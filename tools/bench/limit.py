@@ -35,7 +35,7 @@ from .stats import PIPELINE_LIMIT_DEFINITION, best_batch, best_forward, core_ms_
 log = logging.getLogger("tools.bench")
 
 
-def _time_ms(call: Callable[[], object], runs: int, warmup: int = 2) -> list[float]:
+def time_ms(call: Callable[[], object], runs: int, warmup: int = 2) -> list[float]:
     """Wall time of ``runs`` calls in ms, after ``warmup`` untimed ones."""
     for _ in range(warmup):
         call()
@@ -172,32 +172,50 @@ def camera_decode(decode_preprocess: Callable[[bytes], object], runs: int) -> di
         photo = camera_photo_jpeg()
     except ImportError as exc:
         return {"skipped": f"no camera photo ({exc})"}
-    times = _time_ms(lambda: decode_preprocess(photo), runs)
+    times = time_ms(lambda: decode_preprocess(photo), runs)
     return {"bytes": len(photo), "p50_ms": round(percentile(times, 50), 3), "p95_ms": round(percentile(times, 95), 3), "runs": runs}
+
+
+def backend_model(model_settings):
+    """The backend's own model object (``load_classifier``) with the backend's default settings (the same threads and
+    limits as the service), and those settings."""
+    from model_backend.models.runtimes import load_classifier
+    from model_backend.settings import ServerSettings
+
+    serving = ServerSettings(model=model_settings)
+    return load_classifier(model_settings, serving.intra_op_threads, serving.inter_op_threads), serving
+
+
+def request_calls(model, serving) -> tuple[Callable[[bytes], object], Callable[[bytes], object]]:
+    """``decode_preprocess(data)`` and ``request(data)`` (decode + preprocess + forward at batch 1): the in-process request."""
+    import numpy as np
+
+    from model_backend.imaging import decode_image
+
+    def decode_preprocess(data: bytes):
+        return model.preprocess(decode_image(data, model.input_size, max_bytes=serving.max_image_bytes, max_pixels=serving.max_pixels))
+
+    def request(data: bytes):
+        return model.predict(decode_preprocess(data)[np.newaxis])
+
+    return decode_preprocess, request
 
 
 def measure_limit(model_settings, plan: Plan) -> dict:
     """Everything the service is held to, measured on the backend's own model object."""
     import numpy as np
 
-    from model_backend.imaging import decode_image
     from model_backend.models.litert_runtime import cpu_count
-    from model_backend.models.runtimes import load_classifier
-    from model_backend.settings import ServerSettings
 
-    serving = ServerSettings(model=model_settings)  # the backend's defaults: same threads and limits as the service
     cores = cpu_count()
     started = time.perf_counter()
-    model = load_classifier(model_settings, serving.intra_op_threads, serving.inter_op_threads)
+    model, serving = backend_model(model_settings)
     setup_s = time.perf_counter() - started
     runtime = getattr(model, "runtime", "tensorflow")
     photo = photo_jpeg()
-
-    def decode_preprocess(data: bytes):
-        return model.preprocess(decode_image(data, model.input_size, max_bytes=serving.max_image_bytes, max_pixels=serving.max_pixels))
-
-    decode_ms = _time_ms(lambda: decode_preprocess(photo), plan.limit_runs)
-    request_ms = _time_ms(lambda: model.predict(decode_preprocess(photo)[np.newaxis]), plan.limit_runs)
+    decode_preprocess, request = request_calls(model, serving)
+    decode_ms = time_ms(lambda: decode_preprocess(photo), plan.limit_runs)
+    request_ms = time_ms(lambda: request(photo), plan.limit_runs)
     camera = camera_decode(decode_preprocess, plan.limit_runs)
     example = decode_preprocess(photo)
     if runtime == "litert":
@@ -205,7 +223,7 @@ def measure_limit(model_settings, plan: Plan) -> dict:
         forward1 = versus_plain["backend_ms"]
     else:
         versus_plain = {"skipped": f"the backend's model runs on {runtime} ({getattr(model, 'runtime_reason', '')})"}
-        forward1 = statistics.median(_time_ms(lambda: model.predict(example[np.newaxis]), plan.limit_runs))
+        forward1 = statistics.median(time_ms(lambda: model.predict(example[np.newaxis]), plan.limit_runs))
     table = forward_table(model, runtime, example, plan, cores)
     best = best_forward(table)
     decode_p50 = percentile(decode_ms, 50)

@@ -19,6 +19,8 @@ TF_SERVICE_CONCURRENCY = (1, 16)
 WORKERS_CONCURRENCY = 16
 #: the service is also loaded at this concurrency through BackendClient from as many threads (as the dashboard calls it)
 CLIENT_THREADS_CONCURRENCY = 16
+#: the paired rounds' loaded steps (service and HTTP API side by side with the limit, tools/bench/paired.py)
+PAIRED_CONCURRENCY = 16
 #: the forward-pass table of the limit: batch sizes, each at 1 thread and at all cores
 BATCH_SIZES = (1, 2, 4, 8, 16)
 JPEG_QUALITY = 90
@@ -57,13 +59,19 @@ class Plan:
     busy_rounds: int = 1
     busy_warmup_s: float = 0.1
     busy_window_s: float = 0.5
+    #: the paired rounds (tools/bench/paired.py): how many, and each step's requests at c=1 and at c=16
+    #: (the limit's step is one busy-cores window of busy_warmup_s + busy_window_s)
+    paired_rounds: int = 2
+    paired_requests_c1: int = 12
+    paired_requests_concurrent: int = 32
 
     def requests_at(self, concurrency: int) -> int:
         return self.requests_c1 if concurrency == 1 else self.requests_concurrent
 
 
 def make_plan(quick: bool, requests: int | None = None) -> Plan:
-    """Default: 200 requests at c=1 and 400 above; --quick: 24 / 48. ``--requests N``: N at c=1, 2N above."""
+    """Default: 200 requests at c=1 and 400 above; --quick: 24 / 48. ``--requests N``: N at c=1, 2N above (the sections;
+    the paired rounds keep their own counts: 5 rounds of 100 at c=1 and 400 at c=16, --quick 2 rounds of 12 and 32)."""
     base = requests if requests is not None else (24 if quick else 200)
     if base < 1:
         raise ValueError(f"Expected --requests to be at least 1. Received: {base}")
@@ -81,6 +89,9 @@ def make_plan(quick: bool, requests: int | None = None) -> Plan:
         busy_rounds=1 if quick else 3,
         busy_warmup_s=0.1 if quick else 0.25,
         busy_window_s=0.5 if quick else 1.5,
+        paired_rounds=2 if quick else 5,
+        paired_requests_c1=12 if quick else 100,
+        paired_requests_concurrent=32 if quick else 400,
     )
 
 

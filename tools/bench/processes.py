@@ -2,14 +2,17 @@
 
 Starting, waiting for a ready line and stopping come from :mod:`tools.processes`
 (shared with ``tools.fault_run`` and the tests); this module adds one-shot runs
-that print a JSON line (the limit, the monolith) and the waits that need a
-client (dashboard health, workers registered at the broker).
+that print a JSON line (the limit, the monolith), children driven by JSON lines
+on stdin/stdout (:class:`LineChild`: the busy-cores children, the paired
+stage's in-process request) and the waits that need a client (dashboard
+health, workers registered at the broker).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import selectors
 import subprocess
 import sys
 import time
@@ -42,6 +45,61 @@ def run_json(command: Sequence[str], what: str, timeout_s: float, stderr=subproc
     if completed.returncode != 0:
         raise BenchError(f"{what[:1].upper()}{what[1:]} failed (exit {completed.returncode}): {stdout[-500:]} {errors[-1500:]}")
     return last_json_line(stdout, what), errors
+
+
+class LineChild:
+    """``python ARGS`` driven by JSON lines: one message a line on its stdin, one answer a line on its stdout (no pickle).
+
+    ``what`` names the child in errors. A child that ends or stays silent where an answer is due is a
+    :class:`~tools.bench.plan.BenchError` that says what came instead (and its exit code, if it ended).
+    """
+
+    def __init__(self, args: Sequence[str], what: str, stderr=None) -> None:
+        self.what = what
+        self.process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=processes.tool_env(), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=stderr, **processes.popen_options())
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send(self, message: dict) -> None:
+        self.process.stdin.write((json.dumps(message) + "\n").encode())
+        self.process.stdin.flush()
+
+    def expect(self, key: str, timeout_s: float) -> dict:
+        """The child's next JSON line, which must carry ``key``."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout_s):
+                raise BenchError(f"Expected a {key!r} line from {self.what} within {timeout_s:.0f} s. Received: nothing")
+        line = self.process.stdout.readline()
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict) or key not in message:
+            if not line:  # its output ended: it is exiting
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(5)
+            raise BenchError(f"Expected a {key!r} line from {self.what}. Received: {line[:300]!r} (exit {self.process.poll()})")
+        return message
+
+    def close_input(self) -> None:
+        """End its input: a child that reads until the end of its input then exits."""
+        if not self.process.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close its input, give it ``timeout_s`` to exit, then kill it."""
+        self.close_input()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
 
 
 def last_json_line(text: str, what: str) -> dict:

@@ -19,6 +19,9 @@ The results dict (also the JSON file) looks like::
                  "mean_batch_size", ...}], "rss_mb", "rss_after_http_mb"},
      "http": {"runtime", "runs": [...], "rss_mb"} or {"skipped": reason},
      "service_tf": {"runtime": "tensorflow", "runs": [...], "rss_mb"} or {"skipped": reason},
+     "paired": {"runtime", "rounds": [{"round", "order", "figures": {...}, "comparisons": {...}, "others_cpu_pct"}],
+                "medians": {...}, "ranges": {comparison: [min, max]}, "per_round": {...}, "skipped_steps": {step: reason},
+                "limit_config", "definition", ...} or {"skipped": reason}   (tools/bench/paired.py),
      "workers": {"runs": [{"workers", "intra_op_threads", "runtime", ...}]} or {"skipped": reason},
      "targets": [{"name", "target", "measured", "status", "detail", "extra"}]}
 """
@@ -219,7 +222,53 @@ def other_rows(results: dict) -> list[list[object]]:
     return rows
 
 
-EXTRA_ROWS = ("the HTTP API's tail, issue 9's absolute aims for the chelsea PNG, the service against the arithmetic limit and "
+#: the paired rounds' table: the figures of each step (a-f), then each round's comparisons
+PAIRED_FIGURES = (("a in-process p50 ms", "inprocess_p50_ms"), ("b service c1 p50 ms", "service_c1_p50_ms"),
+                  ("c HTTP c1 p50 ms", "http_c1_p50_ms"), ("d service c16 images/s", "service_c16_ips"),
+                  ("e HTTP c16 images/s", "http_c16_ips"), ("f limit images/s", "limit_ips"))
+PAIRED_COMPARISONS = (("b / a", "service_c1_ratio", "{:.3f}"), ("b - a ms", "service_c1_extra_ms", "{:+.2f}"),
+                      ("c - a ms", "http_c1_extra_ms", "{:+.2f}"), ("d / f", "service_c16_vs_limit", "{:.3f}"),
+                      ("e / d", "http_c16_vs_service", "{:.3f}"), ("d / f, CPU per image", "service_c16_cpu_vs_limit", "{:.3f}"))
+PAIRED_HEADERS = ("round", "order", *(label for label, _ in PAIRED_FIGURES), *(label for label, _, _ in PAIRED_COMPARISONS),
+                  "others' CPU %")
+
+
+def paired_rows(results: dict) -> list[list[object]]:
+    """One row per paired round (its order, figures, comparisons), then the medians and the comparisons' ranges."""
+    paired = results.get("paired") or {}
+    if not paired.get("rounds"):
+        return []
+
+    def comparisons(values: dict) -> list[object]:
+        return [fmt.format(values[key]) if values.get(key) is not None else None for _, key, fmt in PAIRED_COMPARISONS]
+
+    rows: list[list[object]] = []
+    for run in paired["rounds"]:
+        figures = run.get("figures") or {}
+        rows.append([run["round"], run.get("order", ""), *(figures.get(key) for _, key in PAIRED_FIGURES),
+                     *comparisons(run.get("comparisons") or {}), run.get("others_cpu_pct")])
+    medians, ranges = paired.get("medians") or {}, paired.get("ranges") or {}
+    rows.append(["median", "", *(medians.get(key) for _, key in PAIRED_FIGURES), *comparisons(medians), paired.get("others_cpu_pct")])
+    rows.append(["range", "", *([None] * len(PAIRED_FIGURES)),
+                 *(f"{fmt.format(ranges[key][0])}..{fmt.format(ranges[key][1])}" if key in ranges else None
+                   for _, key, fmt in PAIRED_COMPARISONS), None])
+    return rows
+
+
+def paired_title(results: dict) -> str:
+    """The paired table's title, with the steps left out and why (or why the paired rounds did not run)."""
+    paired = results.get("paired") or {}
+    if paired.get("skipped"):
+        return f"Paired rounds: skipped: {paired['skipped']}."
+    left_out = "; ".join(f"{step} left out: {why}" for step, why in (paired.get("skipped_steps") or {}).items())
+    took = f"; {paired['seconds']:.0f} s in all" if paired.get("seconds") else ""
+    return (f"Paired rounds [{paired.get('runtime', '?')}] (the four ratio targets; a-f as below, {paired.get('requests_c1', '?')} "
+            f"requests at c=1 and {paired.get('requests_concurrent', '?')} at c={paired.get('concurrency', 16)} per step{took}"
+            + (f"; {left_out}" if left_out else "") + "):")
+
+
+EXTRA_ROWS = ("the four ratio targets from the sections' figures, taken minutes apart, the HTTP API's tail, "
+              "issue 9's absolute aims for the chelsea PNG, the service against the arithmetic limit and "
               "its CPU per image against the busy-cores limit's, persistent process vs faster runtime")
 TARGET_HEADERS = ("target", "threshold", "measured", "result", "detail")
 
@@ -243,6 +292,9 @@ def disturbed(results: dict, threshold_pct: float = NOISY_PCT) -> list[str]:
     for run in (results.get("workers") or {}).get("runs", []):
         if (run.get("others_cpu_pct") or 0) > threshold_pct:
             found.append(f"{run['workers']} worker(s) ({run['others_cpu_pct']:.0f}%)")
+    paired_pct = (results.get("paired") or {}).get("others_cpu_pct")
+    if paired_pct is not None and paired_pct > threshold_pct:
+        found.append(f"the paired rounds (median {paired_pct:.0f}%)")
     return found
 
 
@@ -286,6 +338,10 @@ def console_report(results: dict, targets: Sequence[Target]) -> str:
     parts += ["", "Targets (issue 9; each from this run):", *disturbance_note(results), text_table(TARGET_HEADERS, target_rows(targets))]
     if target_rows(targets, extra=True):
         parts += ["", f"Also reported (not targets: {EXTRA_ROWS}):", text_table(TARGET_HEADERS, target_rows(targets, extra=True))]
+    if results.get("paired"):
+        parts += ["", paired_title(results)]
+        if paired_rows(results):
+            parts += [text_table(PAIRED_HEADERS, paired_rows(results)), results["paired"].get("definition", "")]
     return "\n".join(parts)
 
 
@@ -308,6 +364,10 @@ def markdown_report(results: dict, targets: Sequence[Target]) -> str:
     if target_rows(targets, extra=True):
         lines += ["", f"Also reported (not targets: {EXTRA_ROWS}):", "",
                   markdown_table(TARGET_HEADERS, target_rows(targets, extra=True))]
+    if results.get("paired"):
+        lines += ["", paired_title(results)]
+        if paired_rows(results):
+            lines += ["", markdown_table(PAIRED_HEADERS, paired_rows(results)), "", results["paired"].get("definition", "") + "."]
     if results.get("limit"):
         lines += ["", "The limit (in-process, same photo):", "", markdown_table(("what", "value"), limit_rows(results))]
         headers, rows = forward_table_rows(results)

@@ -2,7 +2,7 @@
 
     python -m tools.bench [--model efficientnet-lite0|resnet50] [--weights random] [--quick]
                           [--out DIR | --update-results] [--requests N] [--skip-monolith] [--skip-http]
-                          [--skip-tf-service] [--skip-workers] [--figure auto|png|html] [--from-json RESULTS.json]
+                          [--skip-paired] [--skip-tf-service] [--skip-workers] [--figure auto|png|html] [--from-json RESULTS.json]
 
 A plain run writes ``bench-<model>.json``, ``.md`` and the figure (``.png``, or
 ``.html`` where no PNG engine runs) into ``results/local/``, which git ignores,
@@ -36,7 +36,9 @@ from .meter import loadavg, memory_mb, quietest
 from .plan import (JPEG_QUALITY, LOCAL_RESULTS_DIR, RESULTS_DIR, TF_SERVICE_CONCURRENCY, BenchError, Plan, make_plan, output_stem,
                    photo_jpeg)
 from .processes import running
-from .sections import bench_http, bench_limit, bench_monolith, bench_service, bench_startup, bench_workers
+from .paired import bench_paired
+from .sections import (Dashboard, bench_http, bench_limit, bench_monolith, bench_service, bench_startup, bench_workers,
+                       dashboard_running)
 from .stats import measured_limit
 from .targets import Target, evaluate_targets, targets_as_dicts
 
@@ -96,9 +98,18 @@ def run_bench(args: argparse.Namespace, out_dir: Path) -> dict:
         with running("backend", backend_args(model_args, "--bind", "tcp://127.0.0.1:*"), log_dir) as backend:
             address = backend.wait_for(BACKEND_READY).group(1)
             results["service"] = bench_service(address, photo, plan, backend)
-            results["http"] = {"skipped": "--skip-http"} if args.skip_http else bench_http(backend, address, photo, plan, log_dir, work_dir, args.dashboard_threads)
-            results["http"].setdefault("runtime", results["service"]["runtime"])
-            results["service"]["rss_after_http_mb"] = memory_mb(backend.pid)["rss_mb"]
+            skip_http = "--skip-http" if args.skip_http else None
+            with dashboard_running(skip_http, address, log_dir, work_dir, args.dashboard_threads) as dashboard:
+                results["http"] = bench_http(backend, dashboard, photo, plan, args.dashboard_threads)
+                results["http"].setdefault("runtime", results["service"]["runtime"])
+                results["service"]["rss_after_http_mb"] = memory_mb(backend.pid)["rss_mb"]
+                if args.skip_paired:
+                    results["paired"] = {"skipped": "--skip-paired"}
+                else:
+                    http_up = isinstance(dashboard, Dashboard) and not results["http"].get("skipped")
+                    results["paired"] = bench_paired(
+                        model_args, photo, plan, limit, backend, address, dashboard.url if http_up else None,
+                        results["http"].get("skipped", ""), log_dir, work_dir, {"dashboard": dashboard.child.pid} if http_up else None)
         if args.skip_tf_service:
             results["service_tf"] = {"skipped": "--skip-tf-service"}
         else:
@@ -138,10 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--out", type=Path, help="where bench-<model>.json/.md/.png and logs/ go (default results/local/, ignored by git)")
     where.add_argument("--update-results", action="store_true", help="write the committed results in results/ instead")
-    parser.add_argument("--requests", type=int, help="requests at concurrency 1 (twice as many above); default 200, 24 with --quick")
+    parser.add_argument("--requests", type=int, help="requests at concurrency 1 (twice as many above) in each section; default 200, 24 with "
+                        "--quick (the paired rounds keep their own counts)")
     parser.add_argument("--skip-monolith", action="store_true", help="do not run the monolith")
     parser.add_argument("--skip-http", action="store_true", help="do not start the dashboard / measure the HTTP API")
     parser.add_argument("--dashboard-threads", type=int, help="waitress threads for the dashboard (default: the dashboard's own default)")
+    parser.add_argument("--skip-paired", action="store_true", help="do not run the paired rounds (the ratio targets then use the "
+                        "sections' figures, taken minutes apart)")
     parser.add_argument("--skip-tf-service", action="store_true", help="do not measure a second backend on --runtime tensorflow")
     parser.add_argument("--skip-workers", action="store_true", help="do not compare 1 vs 2 workers behind the broker at c=16")
     parser.add_argument("--figure", choices=FIGURE_FORMATS, default="auto",

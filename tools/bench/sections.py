@@ -16,6 +16,9 @@
    threads, with the bench photo and again with the 220 KB chelsea PNG (the
    issue's absolute aims), and the dashboard's memory; skipped with a reason if
    it cannot start.
+   :func:`dashboard_running` keeps the dashboard up for the paired rounds after it
+   (:mod:`tools.bench.paired`: the ratio targets' two sides measured seconds apart,
+   round after round).
 6. :func:`bench_workers`: 1 worker vs 2 workers behind the broker (threads split
    between them) at concurrency 16.
 """
@@ -29,7 +32,8 @@ import os
 import re
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tools.processes import BACKEND_READY, BROKER_READY, DASHBOARD_READY, Child, ProcessError, backend_args, tail
@@ -175,29 +179,57 @@ def bench_service(address: str, photo: bytes, plan: Plan, backend: Child, levels
             "runs": runs, "client_threads": threaded, **memory_mb(backend.pid)}
 
 
-def bench_http(backend: Child, backend_address: str, photo: bytes, plan: Plan, log_dir: Path, work_dir: Path,
-               dashboard_threads: int | None = None) -> dict:
-    """Start the dashboard against the backend and load its HTTP API; ``{"skipped": reason}`` if it cannot run."""
+@dataclass(frozen=True)
+class Dashboard:
+    """The dashboard while it runs against the bench's backend: its process and its classify URL."""
+
+    child: Child
+    url: str
+
+
+@contextlib.contextmanager
+def dashboard_running(skip_reason: str | None, backend_address: str, log_dir: Path, work_dir: Path,
+                      dashboard_threads: int | None = None) -> Iterator[Dashboard | str]:
+    """The dashboard against the backend, healthy, while the block runs; or (yielded instead) why it does not run."""
+    if skip_reason:
+        yield skip_reason
+        return
     if importlib.util.find_spec("requests") is None:
-        return {"skipped": "dashboard not available: requests is not installed (pip install requests)"}
+        yield "dashboard not available: requests is not installed (pip install requests)"
+        return
     args = ["-m", "dashboard", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", backend_address,
             "--data-dir", str(work_dir / "dashboard-data")]
     if dashboard_threads is not None:
         args += ["--threads", str(dashboard_threads)]
-    try:
-        with running("dashboard", args, log_dir) as dashboard:
-            base_url = dashboard.wait_for(DASHBOARD_READY, timeout_s=120).group(1)
+    with contextlib.ExitStack() as stack:
+        try:
+            child = stack.enter_context(running("dashboard", args, log_dir))
+            base_url = child.wait_for(DASHBOARD_READY, timeout_s=120).group(1)
             wait_for_health(base_url)
-            watch = {"backend": backend.pid, "dashboard": dashboard.pid}
-            url = base_url + "/api/v1/classify"
-            generator = http_channels(url, photo)
-            runs = measure_levels("HTTP API", generator, HTTP_CONCURRENCY, plan, watch)
-            png_runs = measure_levels("HTTP API (PNG)", http_channels(url, photo_png(), "chelsea.png", "image/png"), HTTP_CONCURRENCY, plan, watch)
-            memory = memory_mb(dashboard.pid)
+        except (BenchError, ProcessError) as exc:
+            log.warning("HTTP API skipped: %s", exc)
+            stack.close()  # stopped before the block runs without it
+            why_not = f"dashboard not available: {str(exc).splitlines()[0]}"
+        else:
+            why_not = None
+        yield why_not or Dashboard(child, base_url + "/api/v1/classify")
+
+
+def bench_http(backend: Child, dashboard: Dashboard | str, photo: bytes, plan: Plan, dashboard_threads: int | None = None) -> dict:
+    """Load the dashboard's HTTP API (the bench photo, then the chelsea PNG); ``{"skipped": reason}`` if it cannot run."""
+    if isinstance(dashboard, str):
+        return {"skipped": dashboard}
+    try:
+        watch = {"backend": backend.pid, "dashboard": dashboard.child.pid}
+        generator = http_channels(dashboard.url, photo)
+        runs = measure_levels("HTTP API", generator, HTTP_CONCURRENCY, plan, watch)
+        png_runs = measure_levels("HTTP API (PNG)", http_channels(dashboard.url, photo_png(), "chelsea.png", "image/png"),
+                                  HTTP_CONCURRENCY, plan, watch)
+        memory = memory_mb(dashboard.child.pid)
     except (BenchError, ProcessError) as exc:
         log.warning("HTTP API skipped: %s", exc)
         return {"skipped": f"dashboard not available: {str(exc).splitlines()[0]}"}
-    return {"url": url, "dashboard_threads": dashboard_threads or "default", "load_generator": generator.describe,
+    return {"url": dashboard.url, "dashboard_threads": dashboard_threads or "default", "load_generator": generator.describe,
             "runs": runs, "png_runs": png_runs, **memory}
 
 

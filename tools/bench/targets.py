@@ -9,7 +9,13 @@ TensorFlow service / LiteRT service comparisons that separate "persistent
 process" from "faster runtime" (verdict ``INFO``). The service's throughput
 target compares with the pipeline limit measured with every core busy
 (:mod:`tools.bench.busy`), or the arithmetic one where a run has none.
-Every row names the runtime that served each side.
+The four ratio targets (service and HTTP API at c=1 against the in-process
+request, the service at c=16 against that limit, the HTTP API against the
+service) take the paired rounds (:mod:`tools.bench.paired`: both sides measured
+seconds apart, the median of each round's own ratio); the same ratios from the
+sections' figures, taken minutes apart, are reported beside them. Where the
+paired rounds lack a ratio, the target falls back to the sections' figures and
+says why. Every row names the runtime that served each side.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ MIB = 2**20
 #: the rows of :func:`evaluate_targets`, in order: the ten targets, then the extra rows
 TARGET_KEYS = ("forward", "request", "service_latency", "http_latency", "service_throughput", "http_throughput",
                "service_tail", "start", "rss", "camera_decode")
-EXTRA_KEYS = ("http_tail", "http_png_latency", "http_png_throughput", "service_throughput_arithmetic",
+#: the four ratio targets read the paired rounds; each also reported from the sections' figures (the ``_unpaired`` rows)
+PAIRED_KEYS = ("service_latency", "http_latency", "service_throughput", "http_throughput")
+EXTRA_KEYS = (*(f"{key}_unpaired" for key in PAIRED_KEYS), "http_tail", "http_png_latency", "http_png_throughput", "service_throughput_arithmetic",
               "service_client_threads_throughput", "service_cpu_vs_busy",
               "monolith_vs_tensorflow_service", "monolith_vs_service", "tensorflow_vs_litert_latency",
               "litert_vs_tensorflow_throughput")
@@ -99,18 +107,24 @@ def evaluate_targets(results: dict) -> list[Target]:
     http1, http16 = run_at(http, 1), run_at(http, 16)
     rt, rt_http, rt_limit = runtime_label(service), runtime_label(http), runtime_label(limit)
 
+    paired = results.get("paired") or {}
+    unpaired = {
+        "service_latency": service_latency_target(_get(service1, "p50_ms"), request_p50, rt),
+        "http_latency": http_latency_target(_get(http1, "p50_ms"), request_p50, rt_http),
+        "service_throughput": service_limit_target(f"service [{rt}] images/s @c16", _get(service16, "images_per_s"), limit),
+        "http_throughput": _throughput(f"HTTP API [{rt_http}] images/s @c16 / service [{rt}] images/s @c16",
+                                       _get(http16, "images_per_s"), _get(service16, "images_per_s"), "service"),
+    }
+    chosen = {key: with_pairing(paired_target(key, paired, rt, rt_http, limit), unpaired[key], paired, key) for key in PAIRED_KEYS}
     targets = [
         forward_target(limit),
         request_target(request_p50, rt_limit),
-        service_latency_target(_get(service1, "p50_ms"), request_p50, rt),
-        http_latency_target(_get(http1, "p50_ms"), request_p50, rt_http),
-        service_limit_target(f"service [{rt}] images/s @c16", _get(service16, "images_per_s"), limit),
-        _throughput(f"HTTP API [{rt_http}] images/s @c16 / service [{rt}] images/s @c16", _get(http16, "images_per_s"),
-                    _get(service16, "images_per_s"), "service"),
+        *(chosen[key][0] for key in PAIRED_KEYS),
         tail_target(f"service [{rt}] p99 / p50 @c16", service16),
         start_target(results.get("startup") or {}),
         rss_target(service),
         camera_target(limit.get("camera_decode") or {}),
+        *(chosen[key][1] for key in PAIRED_KEYS),
         tail_target(f"HTTP API [{rt_http}] p99 / p50 @c16", http16, extra=True),
         *png_aims(http, rt_http),
         arithmetic_limit_row(f"service [{rt}] images/s @c16 / pipeline limit (arithmetic: parts timed alone)",
@@ -126,6 +140,7 @@ def evaluate_targets(results: dict) -> list[Target]:
 #: the sections a row needs, where a section may be skipped (its SKIP then says why)
 SECTIONS_OF = {
     "http_latency": ("http",), "http_throughput": ("http",), "http_tail": ("http",),
+    "http_latency_unpaired": ("http",), "http_throughput_unpaired": ("http",),
     "http_png_latency": ("http",), "http_png_throughput": ("http",),
     "monolith_vs_tensorflow_service": ("monolith", "service_tf"), "monolith_vs_service": ("monolith",),
     "tensorflow_vs_litert_latency": ("service_tf",), "litert_vs_tensorflow_throughput": ("service_tf",),
@@ -141,6 +156,106 @@ def _with_section_reason(target: Target, key: str, results: dict) -> Target:
     if not reasons:
         return target
     return replace(target, detail="skipped: " + "; ".join(reasons))
+
+
+# -- the paired rounds (tools/bench/paired.py) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """One comparison over the paired rounds: its median, its range and how many rounds gave it."""
+
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+
+#: the paired rounds' steps each ratio target needs (where one was left out, its reason says why the target is not paired)
+PAIRED_STEPS = {"service_latency": ("inprocess", "service_c1"), "http_latency": ("inprocess", "http_c1"),
+                "service_throughput": ("service_c16", "limit"), "http_throughput": ("http_c16", "service_c16")}
+UNPAIRED_NOTE = "sections run minutes apart"
+
+
+def paired_comparison(paired: dict, name: str) -> PairedComparison | None:
+    """A comparison's median and range over the paired rounds (``paired["medians"]``, ``["ranges"]``), or None."""
+    median, span = (paired.get("medians") or {}).get(name), (paired.get("ranges") or {}).get(name)
+    if median is None or not span:
+        return None
+    rounds = len((paired.get("per_round") or {}).get(name, [])) or len(paired.get("rounds", []))
+    return PairedComparison(float(median), float(span[0]), float(span[1]), rounds)
+
+
+def not_paired_reason(paired: dict, key: str) -> str:
+    """Why a ratio target could not use the paired rounds: they did not run, or the step it needs was left out."""
+    if not paired:
+        return "no paired rounds in this run"
+    if paired.get("skipped"):
+        return str(paired["skipped"])
+    left_out = paired.get("skipped_steps") or {}
+    reasons = [f"{step} left out ({left_out[step]})" for step in PAIRED_STEPS[key] if left_out.get(step)]
+    return "; ".join(reasons) or "no paired figures for it"
+
+
+def paired_target(key: str, paired: dict, runtime: str, http_runtime: str, limit: dict) -> Target | None:
+    """A ratio target from the paired rounds: the median over rounds of each round's own ratio (or difference), with the
+    medians of both sides and the per-round range in its detail; None where the rounds do not have it."""
+    medians = paired.get("medians") or {}
+
+    def rounds_text(comparison: PairedComparison) -> str:
+        return f"medians of {comparison.rounds} paired rounds"
+
+    if key == "service_latency":
+        ratio, extra = paired_comparison(paired, "service_c1_ratio"), paired_comparison(paired, "service_c1_extra_ms")
+        if ratio is None or extra is None:
+            return None
+        ok = ratio.median <= SERVICE_LATENCY_RATIO_MAX or extra.median <= SERVICE_LATENCY_SLACK_MS
+        return Target(f"service [{runtime}] p50 @c1 / in-process request p50 (paired rounds)",
+                      f"<= {SERVICE_LATENCY_RATIO_MAX:.2f} or <= +{SERVICE_LATENCY_SLACK_MS:g} ms", ratio.median, PASS if ok else MISS,
+                      f"{medians['service_c1_p50_ms']:.2f} ms vs {medians['inprocess_p50_ms']:.2f} ms ({rounds_text(ratio)}); "
+                      f"per round {ratio.low:.2f}..{ratio.high:.2f}x, {extra.low:+.2f}..{extra.high:+.2f} ms (median {extra.median:+.2f} ms)")
+    if key == "http_latency":
+        extra = paired_comparison(paired, "http_c1_extra_ms")
+        if extra is None:
+            return None
+        return Target(f"HTTP API [{http_runtime}] p50 @c1 - in-process request p50 (ms; paired rounds)", f"<= +{HTTP_LATENCY_SLACK_MS:g} ms",
+                      extra.median, _verdict(extra.median, HTTP_LATENCY_SLACK_MS, at_least=False),
+                      f"{medians['http_c1_p50_ms']:.2f} ms vs {medians['inprocess_p50_ms']:.2f} ms ({rounds_text(extra)}); "
+                      f"per round {extra.low:+.2f}..{extra.high:+.2f} ms")
+    if key == "service_throughput":
+        ratio = paired_comparison(paired, "service_c16_vs_limit")
+        if ratio is None:
+            return None
+        config = f"; limit: {paired['limit_config']}" if paired.get("limit_config") else ""
+        return Target(f"service [{runtime}] images/s @c16 / pipeline limit (measured, all cores busy; paired rounds)",
+                      f">= {THROUGHPUT_RATIO_MIN:.2f}", ratio.median, _verdict(ratio.median, THROUGHPUT_RATIO_MIN, at_least=True),
+                      f"{medians['service_c16_ips']:.1f} vs {medians['limit_ips']:.1f} images/s ({rounds_text(ratio)}{config}); "
+                      f"per round {ratio.low:.3f}..{ratio.high:.3f}")
+    if key == "http_throughput":
+        ratio = paired_comparison(paired, "http_c16_vs_service")
+        if ratio is None:
+            return None
+        return Target(f"HTTP API [{http_runtime}] images/s @c16 / service [{runtime}] images/s @c16 (paired rounds)",
+                      f">= {THROUGHPUT_RATIO_MIN:.2f}", ratio.median, _verdict(ratio.median, THROUGHPUT_RATIO_MIN, at_least=True),
+                      f"{medians['http_c16_ips']:.1f} vs {medians['service_c16_ips']:.1f} images/s ({rounds_text(ratio)}); "
+                      f"per round {ratio.low:.3f}..{ratio.high:.3f}")
+    raise ValueError(f"Expected one of {PAIRED_KEYS}. Received: {key!r}")
+
+
+def unpaired_name(name: str) -> str:
+    """``... p50 (ms)`` -> ``... p50 (ms; sections run minutes apart)``; ``... p50`` -> ``... p50 (sections run minutes apart)``."""
+    return f"{name[:-1]}; {UNPAIRED_NOTE})" if name.endswith(")") else f"{name} ({UNPAIRED_NOTE})"
+
+
+def with_pairing(paired: Target | None, unpaired: Target, rounds: dict, key: str) -> tuple[Target, Target]:
+    """(the target row, its extra row): the paired target, and the sections' figures reported beside it; or, where
+    the paired rounds lack it, the sections' figures as the target (saying why) and an extra row that says so."""
+    extra_name = unpaired_name(unpaired.name)
+    if paired is not None:
+        return paired, replace(unpaired, name=extra_name, extra=True)
+    why = not_paired_reason(rounds, key)
+    fallback = replace(unpaired, detail=f"{unpaired.detail}; not paired: {why}" if unpaired.detail else f"not paired: {why}")
+    return fallback, Target(extra_name, unpaired.target, None, SKIP, f"not paired ({why}): the target above is this one", True)
 
 
 def forward_target(limit: dict) -> Target:
