@@ -167,6 +167,15 @@ def decode_image(
     return array
 
 
+def declared_pixels(data: bytes) -> int | None:
+    """Width x height as the image's header declares it (no pixels decoded), or None when no accepted header is read."""
+    try:
+        with Image.open(io.BytesIO(data), formats=list(OPEN_FORMATS)) as image:
+            return image.width * image.height
+    except (UnidentifiedImageError, Image.DecompressionBombError, MemoryError, *_DECODE_ERRORS):
+        return None
+
+
 def _open_and_decode(data: bytes, width: int, height: int, max_pixels: int, decoded: list[int]) -> np.ndarray:
     """Open with the allow-list, check the header, decode; the full-size image dies with this frame."""
     with Image.open(io.BytesIO(data), formats=list(OPEN_FORMATS)) as image:

@@ -19,7 +19,8 @@
   loop polls, and the loop sends the reply to every envelope waiting on it.
 * A lone request (``adaptive``): when nothing else is in flight, nothing else
   waits to be read and the wide interpreter's last forward pass was short
-  (``LONE_ON_LOOP_MAX_FORWARD_MS``, images up to ``LONE_ON_LOOP_MAX_IMAGE_BYTES``),
+  (``LONE_ON_LOOP_MAX_FORWARD_MS``; images up to ``LONE_ON_LOOP_MAX_IMAGE_BYTES``
+  whose header declares up to ``LONE_ON_LOOP_MAX_PIXELS``, so a hostile file cannot hold the loop),
   the loop decodes it, runs the wide interpreter (holding every core slot, as an
   inference thread would) and sends the reply itself: nothing else could run
   meanwhile anyway, and it saves waking an inference thread and the reply's
@@ -72,7 +73,7 @@ from . import __version__, protocol
 from . import security
 from .errors import BackendError, BackendUnavailable, BadRequest, InternalError, Overloaded
 from .execution import ExecutionPlan, Predictor, make_runner, plan_execution
-from .imaging import decode_image
+from .imaging import declared_pixels, decode_image
 from .models.base import ImageClassifier
 from .models.litert_runtime import litert_threads
 from .settings import ServerSettings
@@ -92,6 +93,9 @@ FLUSH_LINGER_MS = 200
 #: and the image is at most this big, so the loop (pings, heartbeats, the stop flag) waits at most a few ms
 LONE_ON_LOOP_MAX_FORWARD_MS = 20.0
 LONE_ON_LOOP_MAX_IMAGE_BYTES = 1 << 20
+#: ... and its header declares at most this many pixels: a small file can declare a huge image (a flat 64 MP PNG
+#: is a few hundred KB and takes about a second to inflate), and that decode must not hold pings and heartbeats
+LONE_ON_LOOP_MAX_PIXELS = 4_000_000
 
 
 def frame_limit(settings: ServerSettings) -> int:
@@ -465,8 +469,10 @@ class BackendServer:
         run meanwhile; this skips waking an inference thread and the reply's trip
         back through the outbox. The loop is held for one decode and forward pass.
         """
-        if (not self._may_run_on_loop or len(job.request.image or b"") > LONE_ON_LOOP_MAX_IMAGE_BYTES
-                or self._front.pending()):
+        image = job.request.image or b""
+        if not self._may_run_on_loop or len(image) > LONE_ON_LOOP_MAX_IMAGE_BYTES or self._front.pending():
+            return False
+        if (declared_pixels(image) or 0) > LONE_ON_LOOP_MAX_PIXELS:  # no header: its decode fails at once
             return False
         try:
             ran = self._runner.run_alone(job, LONE_ON_LOOP_MAX_FORWARD_MS)

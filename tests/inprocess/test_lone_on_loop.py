@@ -19,7 +19,7 @@ import zmq
 
 from model_backend import protocol
 from model_backend.errors import BadImage, InternalError
-from model_backend.server import LONE_ON_LOOP_MAX_FORWARD_MS
+from model_backend.server import LONE_ON_LOOP_MAX_FORWARD_MS, LONE_ON_LOOP_MAX_IMAGE_BYTES, LONE_ON_LOOP_MAX_PIXELS
 from tests.inprocess.test_execution import CORES, SharedCores
 from tests.support.servers import RunningBroker
 from tests.support.standin import shade_png
@@ -161,6 +161,23 @@ def test_a_forward_pass_too_slow_to_hold_the_loop_for_runs_on_an_inference_threa
         info = client.info()
     assert info["lone_on_loop"] == 0
     assert all(name.startswith("inference-") for name in model.threads)
+
+
+def test_a_small_file_that_declares_a_large_image_is_decoded_on_an_inference_thread_not_on_the_loop(serve):
+    # A flat PNG is a few KB whatever its size: its bytes say nothing of how long it takes to inflate.
+    side = int(LONE_ON_LOOP_MAX_PIXELS ** 0.5) + 100
+    large = shade_png(7, size=side)
+    assert len(large) < LONE_ON_LOOP_MAX_IMAGE_BYTES
+    model = HeldWide()
+    server = serve(model, execution="adaptive", intra_op_threads=CORES)
+    with server.client() as client:
+        for shade in (2, 6):  # the first times the wide pass on a thread; the second runs on the loop
+            assert client.classify(shade_png(shade))["predictions"][0]["index"] == shade
+        assert client.info()["lone_on_loop"] == 1
+        assert client.classify(large)["predictions"][0]["index"] == 7
+        info = client.info()
+    assert info["lone_on_loop"] == 1 and info["requests_served"] == 3
+    assert model.threads[-1].startswith("inference-")
 
 
 def test_a_worker_behind_a_broker_runs_lone_requests_on_its_loop_and_stays_registered(serve):
