@@ -103,6 +103,33 @@ def test_best_batch_is_the_cheapest_single_thread_batch():
         stats.best_batch(table, threads=4)
 
 
+class _TensorFlowLike:
+    """Stands in for a model served on TensorFlow: a forward table timed at its intra-op threads only."""
+
+    name, runtime, runtime_reason, input_size = "stand-in", "tensorflow", "random weights are not converted", (32, 32)
+
+    def preprocess(self, array):
+        return array.astype("float32") / 255.0
+
+    def predict(self, batch):
+        import numpy as np
+
+        return np.full((len(batch), 10), 0.1, dtype=np.float32)
+
+
+def test_the_limit_of_a_model_on_tensorflow_is_measured_without_the_busy_cores_part_and_says_why(monkeypatch):
+    # TensorFlow's forward table has no 1-thread rows: picking the busy-cores batch from it stopped the whole bench
+    from model_backend.settings import ServerSettings
+    from tools.bench import limit
+    from tools.bench.plan import make_plan
+
+    monkeypatch.setattr(limit, "backend_model", lambda settings: (_TensorFlowLike(), ServerSettings()))
+    monkeypatch.setattr(limit, "cpu_count", lambda: 2, raising=False)
+    measured = limit.measure_limit(None, make_plan(True, None))
+    assert measured["runtime"] == "tensorflow" and "runs on tensorflow" in measured["busy_limit"]["skipped"]
+    assert {row["threads"] for row in measured["forward_table"]} != {1} and measured["pipeline_limit_ips"] > 0
+
+
 def busy_results(busy_ips: float = 320.0, backend_cpu_ms: float = 7.5) -> dict:
     results = fake_results()
     results["limit"]["busy_limit"] = {

@@ -27,7 +27,7 @@ import functools
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .plan import BATCH_SIZES, Plan, camera_photo_jpeg, make_plan, photo_jpeg
 from .stats import PIPELINE_LIMIT_DEFINITION, best_batch, best_forward, core_ms_per_image, percentile, pipeline_limit_ips
@@ -151,11 +151,14 @@ def forward_table(model, runtime: str, example, plan: Plan, cores: int) -> list[
     return table
 
 
-def busy_limit(model, runtime: str, photo: bytes, serving, cores: int, batch: int, plan: Plan) -> dict:
-    """The pipeline limit measured with every core busy (:mod:`tools.bench.busy`), or why it was not (LiteRT only)."""
+def busy_limit(model, runtime: str, photo: bytes, serving, cores: int, table: Sequence[dict], plan: Plan) -> dict:
+    """The pipeline limit measured with every core busy (:mod:`tools.bench.busy`) at the 1-thread batch of the forward
+    ``table`` with the fewest ms per image, or why it was not (LiteRT only: TensorFlow's table has no 1-thread rows)."""
     if runtime != "litert":
         return {"skipped": f"the backend's model runs on {runtime}: no flatbuffer for plain interpreters"}
     from .busy import measure_busy_limit
+
+    batch = best_batch(table)
 
     try:
         return measure_busy_limit(model._content, photo, preprocess_mode=model.preprocess_mode, input_size=model.input_size,
@@ -227,7 +230,7 @@ def measure_limit(model_settings, plan: Plan) -> dict:
     table = forward_table(model, runtime, example, plan, cores)
     best = best_forward(table)
     decode_p50 = percentile(decode_ms, 50)
-    busy = busy_limit(model, runtime, photo, serving, cores, best_batch(table), plan)
+    busy = busy_limit(model, runtime, photo, serving, cores, table, plan)
     return {
         "model": model.name,
         "runtime": runtime,
