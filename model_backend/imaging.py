@@ -167,11 +167,25 @@ def decode_image(
     return array
 
 
+#: a progressive JPEG's decoder goes over the whole image once per scan; encoders write about 10 (libjpeg's default
+#: script), so each further this-many scans count as one more pass in :func:`declared_pixels`
+SCANS_PER_PASS = 16
+#: the most scans a progressive JPEG may have: a small file of thousands of empty scans takes seconds of CPU to decode
+#: (20,000 in 850 KB: 3 s). libjpeg-turbo leaves the limit to the application (TJPARAM_SCANLIMIT); 256, as NVIDIA's
+#: nvImageCodec's default (NVIMGCODEC_MAX_JPEG_SCANS), is far above what any encoder writes
+MAX_JPEG_SCANS = 256
+
+
 def declared_pixels(data: bytes) -> int | None:
-    """Width x height as the image's header declares it (no pixels decoded), or None when no accepted header is read."""
+    """Pixels a decode works through as the header declares them (no pixels decoded); None when no accepted header.
+
+    Width x height, times the passes a progressive JPEG's scans make (one per :data:`SCANS_PER_PASS` scans): a small
+    file of thousands of empty scans declares a few MP yet takes seconds to decode. Its SOS markers are counted in
+    the raw bytes (entropy-coded data never holds ``FF DA``; a marker-like run in metadata only counts more).
+    """
     try:
         with Image.open(io.BytesIO(data), formats=list(OPEN_FORMATS)) as image:
-            return image.width * image.height
+            return image.width * image.height * (-(-_jpeg_scans(image, data) // SCANS_PER_PASS) or 1)
     except (UnidentifiedImageError, Image.DecompressionBombError, MemoryError, *_DECODE_ERRORS):
         return None
 
@@ -182,10 +196,22 @@ def _open_and_decode(data: bytes, width: int, height: int, max_pixels: int, deco
         if image.format not in ACCEPTED_FORMATS:  # belt and braces: a plugin answered for another format
             raise BadImage(_format_message(image.format))
         _check_pixels(image, max_pixels)
+        scans = _jpeg_scans(image, data)
+        if scans > MAX_JPEG_SCANS:
+            raise BadImage(f"The image is a progressive JPEG of {scans} scans; at most {MAX_JPEG_SCANS} are accepted "
+                           "(encoders write about 10; more only make it slow to decode). Save it again as a plain JPEG.")
         if image.mode not in _KNOWN_MODES:
             raise BadImage(f"Expected an image in a common colour mode. Received: mode {image.mode!r}.")
         decoded[0] = image.width * image.height * 4
         return _decode_opened(image, width, height, data)
+
+
+def _jpeg_scans(image: Image.Image, data: bytes) -> int:
+    """A progressive JPEG's scans, as its SOS markers counted in the raw bytes (entropy-coded data never holds
+    ``FF DA``; a marker-like run in metadata only counts more); 1 for any other image."""
+    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+        return data.count(b"\xff\xda")
+    return 1
 
 
 def _decode_opened(image: ImageFile.ImageFile, width: int, height: int, data: bytes) -> np.ndarray:

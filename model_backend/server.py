@@ -94,7 +94,8 @@ FLUSH_LINGER_MS = 200
 LONE_ON_LOOP_MAX_FORWARD_MS = 20.0
 LONE_ON_LOOP_MAX_IMAGE_BYTES = 1 << 20
 #: ... and its header declares at most this many pixels: a small file can declare a huge image (a flat 64 MP PNG
-#: is a few hundred KB and takes about a second to inflate), and that decode must not hold pings and heartbeats
+#: is a few hundred KB and takes about a second to inflate; a progressive JPEG of thousands of empty scans counts
+#: each pass over the image, imaging.declared_pixels), and that decode must not hold pings and heartbeats
 LONE_ON_LOOP_MAX_PIXELS = 4_000_000
 
 

@@ -226,7 +226,9 @@ def _multipart_image(req) -> tuple[str, bytes | None, tuple[str, ...]]:
                                max_parts=req.max_form_parts, max_memory=req.max_form_memory_size)
     except UnusualBody:
         file = req.files.get(IMAGE_FIELD)
-        return (file.filename or "", file.read(), ()) if file is not None else ("", None, tuple(req.files))
+        if file is not None:
+            return file.filename or "", file.read(), ()
+        return "", None, tuple(name for name in req.files if name)  # a part werkzeug read no name from is under None
     if found.wanted is None:
         return "", None, found.names
     return found.wanted.filename, found.wanted.data, found.names

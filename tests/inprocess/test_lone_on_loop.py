@@ -22,7 +22,7 @@ from model_backend.errors import BadImage, InternalError
 from model_backend.server import LONE_ON_LOOP_MAX_FORWARD_MS, LONE_ON_LOOP_MAX_IMAGE_BYTES, LONE_ON_LOOP_MAX_PIXELS
 from tests.inprocess.test_execution import CORES, SharedCores
 from tests.support.servers import RunningBroker
-from tests.support.standin import shade_png
+from tests.support.standin import progressive_jpeg_of_many_scans, shade_png
 
 WAIT_S = 10
 
@@ -177,6 +177,23 @@ def test_a_small_file_that_declares_a_large_image_is_decoded_on_an_inference_thr
         assert client.classify(large)["predictions"][0]["index"] == 7
         info = client.info()
     assert info["lone_on_loop"] == 1 and info["requests_served"] == 3
+    assert model.threads[-1].startswith("inference-")
+
+
+def test_a_progressive_jpeg_of_hundreds_of_scans_is_decoded_on_an_inference_thread_not_on_the_loop(serve):
+    # 600 x 600 declares 0.36 MP, but its decoder goes over the image once per scan: 200 scans more count 14 passes
+    many_scans = progressive_jpeg_of_many_scans(7, side=600, extra_scans=200)
+    assert len(many_scans) < LONE_ON_LOOP_MAX_IMAGE_BYTES and 600 * 600 < LONE_ON_LOOP_MAX_PIXELS
+    model = HeldWide()
+    server = serve(model, execution="adaptive", intra_op_threads=CORES)
+    with server.client() as client:
+        for shade in (2, 6):  # the first times the wide pass on a thread; the second runs on the loop
+            assert client.classify(shade_png(shade))["predictions"][0]["index"] == shade
+        assert client.classify(progressive_jpeg_of_many_scans(4, side=600, extra_scans=0))["predictions"][0]["index"] == 4
+        assert client.info()["lone_on_loop"] == 2  # a progressive JPEG of the usual scans still runs on the loop
+        assert client.classify(many_scans)["predictions"][0]["index"] == 7
+        info = client.info()
+    assert info["lone_on_loop"] == 2 and info["requests_served"] == 4
     assert model.threads[-1].startswith("inference-")
 
 

@@ -194,3 +194,12 @@ def test_a_plain_multipart_over_the_request_limit_is_refused_before_it_is_read(p
     fast, flask, route = pair(max_image_bytes=1024 * 1024)
     error = same_answer(fast, flask, lambda: plain_multipart(b"\xff" * (2 * 1024 * 1024)))["error"]
     assert error["code"] == "too_large"
+
+
+def test_a_part_without_the_form_data_type_is_a_400_not_a_500(pair):
+    """A Content-Disposition without its ``form-data`` type: werkzeug reads no field name (files it under None)."""
+    fast, flask, _ = pair()
+    body = (b'--f3c9a2b1e0d84c6b\r\nContent-Disposition: name="image"; filename="cat.png"\r\nContent-Type: image/png\r\n\r\n'
+            + TINY_PNG + b"\r\n--f3c9a2b1e0d84c6b--\r\n")
+    error = same_answer(fast, flask, lambda: {"data": body, "content_type": "multipart/form-data; boundary=f3c9a2b1e0d84c6b"})
+    assert error["error"]["code"] == "bad_request" and error["error"]["message"].endswith("Received: no files")

@@ -58,3 +58,19 @@ def shade_png(shade: int, size: int = 48) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def progressive_jpeg_of_many_scans(shade: int, side: int, extra_scans: int) -> bytes:
+    """A solid progressive JPEG (class ``shade``) with ``extra_scans`` more copies of its last, refining scan, each
+    empty: a few KB more per thousand scans, and one more pass of the decoder over the whole image each."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (int((shade + 0.5) * 256 / 16), 40, 200)).save(buffer, "JPEG", progressive=True)
+    data = buffer.getvalue()
+    last = data.rfind(b"\xff\xda")
+    header = data[last:last + 2 + struct.unpack(">H", data[last + 2:last + 4])[0]]
+    return data[:-2] + header * extra_scans + b"\xff\xd9"

@@ -368,3 +368,18 @@ def test_truncated_images_of_every_listed_format_are_refused(fmt):
     for cut in (len(data) // 2, len(data) - 64):
         with pytest.raises(BadImage, match="could not be decoded"):
             decode_image(data[:cut], SIZE)
+
+
+def test_a_progressive_jpeg_of_more_scans_than_any_encoder_writes_is_refused_before_decoding():
+    # each empty scan is a few bytes and one more pass of the decoder over the whole image: 20,000 took 3 s of CPU
+    from tests.support.standin import progressive_jpeg_of_many_scans
+
+    usual = progressive_jpeg_of_many_scans(3, side=320, extra_scans=0)
+    assert 1 < usual.count(b"\xff\xda") <= 16
+    assert decode_image(usual, (224, 224)).shape == (224, 224, 3)
+    at_limit = progressive_jpeg_of_many_scans(3, side=320, extra_scans=imaging.MAX_JPEG_SCANS - usual.count(b"\xff\xda"))
+    assert decode_image(at_limit, (224, 224)).shape == (224, 224, 3)
+    with pytest.raises(BadImage, match=rf"progressive JPEG of {imaging.MAX_JPEG_SCANS + 1} scans; at most {imaging.MAX_JPEG_SCANS}"):
+        decode_image(progressive_jpeg_of_many_scans(3, side=320, extra_scans=imaging.MAX_JPEG_SCANS + 1 - usual.count(b"\xff\xda")),
+                     (224, 224))
+    assert imaging.declared_pixels(at_limit) == 320 * 320 * (imaging.MAX_JPEG_SCANS // imaging.SCANS_PER_PASS)
