@@ -192,10 +192,7 @@ def install_api(server: Flask, settings: DashboardSettings, client, store, polle
 def _read_image(req) -> Upload:
     """The image from a multipart field ``image``, or the raw request body."""
     if req.mimetype == "multipart/form-data":
-        filename, data, names = _multipart_image(req)
-        if data is None:
-            raise missing_image(names)
-        return Upload(filename, data, "api")  # Upload cleans the name (sha prefix when empty)
+        return _multipart_upload(req)
     data = req.get_data(cache=False)
     if not data:
         raise BadRequest("Expected an image: a multipart field 'image' or the raw image bytes as the request body. Received: an empty body")
@@ -214,8 +211,8 @@ def upload_from_fields(found: FileFields) -> Upload:
     return Upload(found.wanted.filename, found.wanted.data, "api")  # Upload cleans the name (sha prefix when empty)
 
 
-def _multipart_image(req) -> tuple[str, bytes | None, tuple[str, ...]]:
-    """(filename, bytes or None, every file field's name) of the multipart field ``image``.
+def _multipart_upload(req) -> Upload:
+    """The API's Upload from the multipart field ``image``; BadRequest naming the file fields there are without it.
 
     The body is read once (the request's size limits apply: 413) and searched by api/multipart.py; a body
     of another shape goes to werkzeug's form parser, from the same bytes, as every body did before.
@@ -226,9 +223,7 @@ def _multipart_image(req) -> tuple[str, bytes | None, tuple[str, ...]]:
                                max_parts=req.max_form_parts, max_memory=req.max_form_memory_size)
     except UnusualBody:
         file = req.files.get(IMAGE_FIELD)
-        if file is not None:
-            return file.filename or "", file.read(), ()
-        return "", None, tuple(name for name in req.files if name)  # a part werkzeug read no name from is under None
-    if found.wanted is None:
-        return "", None, found.names
-    return found.wanted.filename, found.wanted.data, found.names
+        if file is None:  # a part werkzeug read no name from is filed under None
+            raise missing_image(tuple(name for name in req.files if name)) from None
+        return Upload(file.filename or "", file.read(), "api")
+    return upload_from_fields(found)

@@ -22,6 +22,7 @@ caller writes directly, as before.
 from __future__ import annotations
 
 import atexit
+import bisect
 import collections
 import logging
 import os
@@ -52,10 +53,9 @@ def observe_all(child, amounts: Iterable[float]) -> None:
     total = 0.0
     for amount in amounts:
         total += amount
-        for index, bound in enumerate(bounds):
-            if amount <= bound:
-                counts[index] += 1
-                break
+        index = bisect.bisect_left(bounds, amount)  # the first bucket whose upper bound is >= the amount (the last is +Inf)
+        if index < len(bounds) and amount <= bounds[index]:  # a NaN falls in none, as in Histogram.observe
+            counts[index] += 1
     total_value.inc(total)
     for index, count in enumerate(counts):
         if count:
@@ -97,7 +97,7 @@ class ClassifyTally:
 
     def take(self, entry) -> bool:
         """Queue ``entry`` for the next flush; False when this process does not gather (write it yourself)."""
-        if self._pid is None or self._pid != os.getpid():
+        if not self.enabled:
             return False
         self._pending.append(entry)
         return True

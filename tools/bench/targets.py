@@ -32,6 +32,10 @@ REQUEST_GOAL_MS = 6.0
 SERVICE_LATENCY_RATIO_MAX, SERVICE_LATENCY_SLACK_MS = 1.10, 1.0
 HTTP_LATENCY_SLACK_MS = 2.0
 THROUGHPUT_RATIO_MIN = 0.85
+#: the thresholds as the tables print them
+SERVICE_LATENCY_THRESHOLD = f"<= {SERVICE_LATENCY_RATIO_MAX:.2f} or <= +{SERVICE_LATENCY_SLACK_MS:g} ms"
+HTTP_LATENCY_THRESHOLD = f"<= +{HTTP_LATENCY_SLACK_MS:g} ms"
+THROUGHPUT_THRESHOLD = f">= {THROUGHPUT_RATIO_MIN:.2f}"
 TAIL_RATIO_MAX = 2.5
 START_MAX_S = 2.0
 RSS_MAX_MB = 350.0
@@ -201,45 +205,51 @@ def paired_target(key: str, paired: dict, runtime: str, http_runtime: str, limit
     """A ratio target from the paired rounds: the median over rounds of each round's own ratio (or difference), with the
     medians of both sides and the per-round range in its detail; None where the rounds do not have it."""
     medians = paired.get("medians") or {}
-
-    def rounds_text(comparison: PairedComparison) -> str:
-        return f"medians of {comparison.rounds} paired rounds"
-
     if key == "service_latency":
         ratio, extra = paired_comparison(paired, "service_c1_ratio"), paired_comparison(paired, "service_c1_extra_ms")
         if ratio is None or extra is None:
             return None
-        ok = ratio.median <= SERVICE_LATENCY_RATIO_MAX or extra.median <= SERVICE_LATENCY_SLACK_MS
-        return Target(f"service [{runtime}] p50 @c1 / in-process request p50 (paired rounds)",
-                      f"<= {SERVICE_LATENCY_RATIO_MAX:.2f} or <= +{SERVICE_LATENCY_SLACK_MS:g} ms", ratio.median, PASS if ok else MISS,
-                      f"{medians['service_c1_p50_ms']:.2f} ms vs {medians['inprocess_p50_ms']:.2f} ms ({rounds_text(ratio)}); "
+        return Target(f"service [{runtime}] p50 @c1 / in-process request p50 (paired rounds)", SERVICE_LATENCY_THRESHOLD,
+                      ratio.median, _service_latency_verdict(ratio.median, extra.median),
+                      f"{medians['service_c1_p50_ms']:.2f} ms vs {medians['inprocess_p50_ms']:.2f} ms ({_rounds_text(ratio)}); "
                       f"per round {ratio.low:.2f}..{ratio.high:.2f}x, {extra.low:+.2f}..{extra.high:+.2f} ms (median {extra.median:+.2f} ms)")
     if key == "http_latency":
         extra = paired_comparison(paired, "http_c1_extra_ms")
         if extra is None:
             return None
-        return Target(f"HTTP API [{http_runtime}] p50 @c1 - in-process request p50 (ms; paired rounds)", f"<= +{HTTP_LATENCY_SLACK_MS:g} ms",
+        return Target(f"HTTP API [{http_runtime}] p50 @c1 - in-process request p50 (ms; paired rounds)", HTTP_LATENCY_THRESHOLD,
                       extra.median, _verdict(extra.median, HTTP_LATENCY_SLACK_MS, at_least=False),
-                      f"{medians['http_c1_p50_ms']:.2f} ms vs {medians['inprocess_p50_ms']:.2f} ms ({rounds_text(extra)}); "
+                      f"{medians['http_c1_p50_ms']:.2f} ms vs {medians['inprocess_p50_ms']:.2f} ms ({_rounds_text(extra)}); "
                       f"per round {extra.low:+.2f}..{extra.high:+.2f} ms")
     if key == "service_throughput":
-        ratio = paired_comparison(paired, "service_c16_vs_limit")
-        if ratio is None:
-            return None
         config = f"; limit: {paired['limit_config']}" if paired.get("limit_config") else ""
-        return Target(f"service [{runtime}] images/s @c16 / pipeline limit (measured, all cores busy; paired rounds)",
-                      f">= {THROUGHPUT_RATIO_MIN:.2f}", ratio.median, _verdict(ratio.median, THROUGHPUT_RATIO_MIN, at_least=True),
-                      f"{medians['service_c16_ips']:.1f} vs {medians['limit_ips']:.1f} images/s ({rounds_text(ratio)}{config}); "
-                      f"per round {ratio.low:.3f}..{ratio.high:.3f}")
+        return _paired_throughput(f"service [{runtime}] images/s @c16 / pipeline limit (measured, all cores busy; paired rounds)",
+                                  paired_comparison(paired, "service_c16_vs_limit"), medians.get("service_c16_ips"),
+                                  medians.get("limit_ips"), config)
     if key == "http_throughput":
-        ratio = paired_comparison(paired, "http_c16_vs_service")
-        if ratio is None:
-            return None
-        return Target(f"HTTP API [{http_runtime}] images/s @c16 / service [{runtime}] images/s @c16 (paired rounds)",
-                      f">= {THROUGHPUT_RATIO_MIN:.2f}", ratio.median, _verdict(ratio.median, THROUGHPUT_RATIO_MIN, at_least=True),
-                      f"{medians['http_c16_ips']:.1f} vs {medians['service_c16_ips']:.1f} images/s ({rounds_text(ratio)}); "
-                      f"per round {ratio.low:.3f}..{ratio.high:.3f}")
+        return _paired_throughput(f"HTTP API [{http_runtime}] images/s @c16 / service [{runtime}] images/s @c16 (paired rounds)",
+                                  paired_comparison(paired, "http_c16_vs_service"), medians.get("http_c16_ips"),
+                                  medians.get("service_c16_ips"))
     raise ValueError(f"Expected one of {PAIRED_KEYS}. Received: {key!r}")
+
+
+def _rounds_text(comparison: PairedComparison) -> str:
+    return f"medians of {comparison.rounds} paired rounds"
+
+
+def _paired_throughput(name: str, ratio: PairedComparison | None, measured_ips: float, reference_ips: float,
+                       note: str = "") -> Target | None:
+    """A throughput target from the median of the rounds' own ratios (None where the rounds do not have it)."""
+    if ratio is None:
+        return None
+    return Target(name, THROUGHPUT_THRESHOLD, ratio.median, _verdict(ratio.median, THROUGHPUT_RATIO_MIN, at_least=True),
+                  f"{measured_ips:.1f} vs {reference_ips:.1f} images/s ({_rounds_text(ratio)}{note}); "
+                  f"per round {ratio.low:.3f}..{ratio.high:.3f}")
+
+
+def _service_latency_verdict(ratio: float, extra_ms: float) -> str:
+    """Within 1.10x of the in-process request, or within +1 ms of it: either passes."""
+    return PASS if ratio <= SERVICE_LATENCY_RATIO_MAX or extra_ms <= SERVICE_LATENCY_SLACK_MS else MISS
 
 
 def unpaired_name(name: str) -> str:
@@ -284,33 +294,30 @@ def request_target(request_p50: float | None, runtime: str) -> Target:
 def service_latency_target(service_p50: float | None, request_p50: float | None, runtime: str) -> Target:
     """Within 1.10x of the in-process request, or within +1 ms of it (either passes)."""
     name = f"service [{runtime}] p50 @c1 / in-process request p50"
-    target = f"<= {SERVICE_LATENCY_RATIO_MAX:.2f} or <= +{SERVICE_LATENCY_SLACK_MS:g} ms"
     ratio = _ratio(service_p50, request_p50)
     if ratio is None:
-        return _skip(name, target, ("service", service_p50), ("in-process request", request_p50))
+        return _skip(name, SERVICE_LATENCY_THRESHOLD, ("service", service_p50), ("in-process request", request_p50))
     extra_ms = service_p50 - request_p50
-    ok = ratio <= SERVICE_LATENCY_RATIO_MAX or extra_ms <= SERVICE_LATENCY_SLACK_MS
-    return Target(name, target, ratio, PASS if ok else MISS, f"{service_p50:.2f} ms vs {request_p50:.2f} ms ({extra_ms:+.2f} ms)")
+    return Target(name, SERVICE_LATENCY_THRESHOLD, ratio, _service_latency_verdict(ratio, extra_ms),
+                  f"{service_p50:.2f} ms vs {request_p50:.2f} ms ({extra_ms:+.2f} ms)")
 
 
 def http_latency_target(http_p50: float | None, request_p50: float | None, runtime: str) -> Target:
     """At most 2 ms more than the in-process request (a difference, in ms)."""
     name = f"HTTP API [{runtime}] p50 @c1 - in-process request p50 (ms)"
-    target = f"<= +{HTTP_LATENCY_SLACK_MS:g} ms"
     if http_p50 is None or request_p50 is None:
-        return _skip(name, target, ("HTTP API", http_p50), ("in-process request", request_p50))
+        return _skip(name, HTTP_LATENCY_THRESHOLD, ("HTTP API", http_p50), ("in-process request", request_p50))
     extra_ms = http_p50 - request_p50
-    return Target(name, target, extra_ms, _verdict(extra_ms, HTTP_LATENCY_SLACK_MS, at_least=False),
+    return Target(name, HTTP_LATENCY_THRESHOLD, extra_ms, _verdict(extra_ms, HTTP_LATENCY_SLACK_MS, at_least=False),
                   f"{http_p50:.2f} ms vs {request_p50:.2f} ms ({extra_ms:+.2f} ms)")
 
 
 def _throughput(name: str, measured_ips: float | None, reference_ips: float | None, reference: str, extra: bool = False,
                 note: str = "") -> Target:
-    target = f">= {THROUGHPUT_RATIO_MIN:.2f}"
     ratio = _ratio(measured_ips, reference_ips)
     if ratio is None:
-        return _skip(name, target, ("measured", measured_ips), (reference, reference_ips), extra=extra)
-    return Target(name, target, ratio, _verdict(ratio, THROUGHPUT_RATIO_MIN, at_least=True),
+        return _skip(name, THROUGHPUT_THRESHOLD, ("measured", measured_ips), (reference, reference_ips), extra=extra)
+    return Target(name, THROUGHPUT_THRESHOLD, ratio, _verdict(ratio, THROUGHPUT_RATIO_MIN, at_least=True),
                   f"{measured_ips:.1f} vs {reference_ips:.1f} images/s{note}", extra)
 
 
@@ -326,7 +333,7 @@ def arithmetic_limit_row(name: str, service_ips: float | None, limit: dict) -> T
     """Reported beside the target: the service against the limit summed from parts timed alone (where the target used
     the measured one; otherwise the target row above already is this comparison)."""
     if not (limit.get("busy_limit") or {}).get("images_per_s"):
-        return Target(name, f">= {THROUGHPUT_RATIO_MIN:.2f}", None, SKIP, "no measured limit in this run: the target above is this one", True)
+        return Target(name, THROUGHPUT_THRESHOLD, None, SKIP, "no measured limit in this run: the target above is this one", True)
     return _throughput(name, service_ips, limit.get("pipeline_limit_ips"), "arithmetic limit", extra=True)
 
 
